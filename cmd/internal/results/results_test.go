@@ -1,0 +1,75 @@
+package results
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func sample() *File {
+	return &File{Runs: []Run{
+		{Name: "b", Seed: 2, Params: map[string]string{"rtt": "31ms"}, Handshakes: []Handshake{
+			{Initiator: "br1", Responder: "hub", Suite: "x", Placement: "intermediate", Outcome: "established", LatencyNs: 4e6, Bytes: 3000},
+		}},
+		{Name: "a", Seed: 1, Params: map[string]string{"loss": "0.1"}, Handshakes: []Handshake{
+			{Initiator: "br2", Responder: "hub", Suite: "y", Placement: "none", Outcome: "failed", Reason: "NO_PROPOSAL_CHOSEN"},
+		}},
+	}}
+}
+
+func TestRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, Write(&buf, sample()))
+	f, err := Read(&buf)
+	require.NoError(t, err)
+	require.Equal(t, sample().Runs, f.Runs)
+}
+
+func TestReadRejects(t *testing.T) {
+	_, err := Read(strings.NewReader(`{"schema":"other","runs":[]}`))
+	require.ErrorContains(t, err, "schema")
+	_, err = Read(strings.NewReader(`{"schema":"pqlab/results/v1","runs":[],"extra":1}`))
+	require.ErrorContains(t, err, "extra")
+}
+
+func TestMerge(t *testing.T) {
+	s := sample()
+	a := &File{Runs: s.Runs[:1]}
+	b := &File{Runs: s.Runs[1:]}
+	m1, err := Merge(a, b)
+	require.NoError(t, err)
+	m2, err := Merge(b, a)
+	require.NoError(t, err)
+	require.Equal(t, m1, m2)
+	require.Equal(t, "a", m1.Runs[0].Name)
+	_, err = Merge(a, a)
+	require.ErrorContains(t, err, "twice")
+}
+
+func TestCSV(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, WriteCSV(&buf, sample()))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 3)
+	require.True(t, strings.HasSuffix(lines[0], ",loss,rtt"), lines[0])
+	require.True(t, strings.HasSuffix(lines[1], ",,31ms"), lines[1])
+	require.Contains(t, lines[2], "NO_PROPOSAL_CHOSEN")
+}
+
+func TestQuantile(t *testing.T) {
+	require.True(t, math.IsNaN(Quantile(nil, 0.5)))
+	require.Equal(t, 2.0, Quantile([]float64{3, 1, 2}, 0.5))
+	require.InDelta(t, 2.5, Quantile([]float64{1, 2, 3, 4}, 0.5), 1e-9)
+	require.Equal(t, 4.0, Quantile([]float64{4, 1, 2, 3}, 1))
+}
+
+func TestGroupBy(t *testing.T) {
+	g := GroupBy(sample(), func(_ *Run, h *Handshake) string { return h.Responder })
+	require.Len(t, g, 1)
+	require.Len(t, g[0].Handshakes, 2)
+	require.Equal(t, 0.5, g[0].SuccessRate())
+	require.Equal(t, []float64{4}, g[0].Latencies())
+}
