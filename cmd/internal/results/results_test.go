@@ -73,3 +73,15 @@ func TestGroupBy(t *testing.T) {
 	require.Equal(t, 0.5, g[0].SuccessRate())
 	require.Equal(t, []float64{4}, g[0].Latencies())
 }
+
+func TestSummarize(t *testing.T) {
+	f := sample()
+	f.Runs[0].Handshakes = append(f.Runs[0].Handshakes, Handshake{Suite: "x", Placement: "intermediate", Outcome: "established", LatencyNs: 6e6, Bytes: 5000})
+	s := Summarize(f)
+	require.Len(t, s, 2)
+	require.Equal(t, 2, s[0].Established)
+	require.Equal(t, 4000.0, s[0].Bytes)
+	require.Equal(t, 5.0, s[0].MedianMs)
+	require.Equal(t, map[string]int{"NO_PROPOSAL_CHOSEN": 1}, s[1].Reasons)
+	require.True(t, math.IsNaN(s[1].MedianMs))
+}
