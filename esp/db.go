@@ -1,0 +1,339 @@
+package esp
+
+import (
+	"container/heap"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const dbShards = 32 // power of two
+
+// DB is an SA database (RFC 4301 Section 4.4.2): inbound SAs keyed by SPI,
+// outbound SAs grouped by tunnel interface (IfID) in preference order, the
+// time-based lifetimes of all of them, and a queue of lifetime events for
+// the IKE engine. The zero value is an empty database; a DB is safe for
+// concurrent use, and lookups on the data path take only a sharded read
+// lock.
+type DB struct {
+	in [dbShards]inShard
+
+	outMu sync.RWMutex
+	out   map[uint32]*OutboundSet
+
+	ctr counters // drops no SA can be blamed for
+
+	evMu   sync.Mutex
+	events []Event
+	notify func()
+
+	tmMu   sync.Mutex
+	timers timerHeap
+}
+
+type inShard struct {
+	mu sync.RWMutex
+	m  map[uint32]*InboundSA
+	_  [40]byte // keep shards on separate cache lines
+}
+
+func (db *DB) shard(spi uint32) *inShard {
+	// SPIs are random; mix anyway so that sequential SPIs spread.
+	h := spi * 0x9e3779b1
+	return &db.in[h>>27&(dbShards-1)]
+}
+
+// SetNotify registers fn to be called (outside any DB lock, possibly from
+// a data-path goroutine) whenever an event is queued. Call it before
+// adding SAs.
+func (db *DB) SetNotify(fn func()) {
+	db.evMu.Lock()
+	db.notify = fn
+	db.evMu.Unlock()
+}
+
+func (db *DB) emit(e Event) {
+	db.evMu.Lock()
+	db.events = append(db.events, e)
+	fn := db.notify
+	db.evMu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
+// PollEvent returns the oldest queued lifetime event.
+func (db *DB) PollEvent() (Event, bool) {
+	db.evMu.Lock()
+	defer db.evMu.Unlock()
+	if len(db.events) == 0 {
+		return Event{}, false
+	}
+	e := db.events[0]
+	db.events = db.events[1:]
+	if len(db.events) == 0 {
+		db.events = nil
+	}
+	return e, true
+}
+
+// AddInbound keys and installs an inbound SA at time now (the start of its
+// time lifetimes). The SPI must not be in use.
+func (db *DB) AddInbound(now time.Time, cfg SAConfig) (*InboundSA, error) {
+	sa, err := NewInboundSA(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sa.life.emit = db.emit
+	sh := db.shard(cfg.SPI)
+	sh.mu.Lock()
+	if _, dup := sh.m[cfg.SPI]; dup {
+		sh.mu.Unlock()
+		return nil, fmt.Errorf("esp: inbound SPI %08x already installed", cfg.SPI)
+	}
+	if sh.m == nil {
+		sh.m = make(map[uint32]*InboundSA)
+	}
+	sh.m[cfg.SPI] = sa
+	sh.mu.Unlock()
+	db.addTimers(now, &sa.life)
+	return sa, nil
+}
+
+// Lookup returns the inbound SA with the given SPI, or nil.
+func (db *DB) Lookup(spi uint32) *InboundSA {
+	sh := db.shard(spi)
+	sh.mu.RLock()
+	sa := sh.m[spi]
+	sh.mu.RUnlock()
+	return sa
+}
+
+// RemoveInbound deletes the inbound SA with the given SPI (after an IKE
+// Delete or a rekey) and reports whether it was installed.
+func (db *DB) RemoveInbound(spi uint32) bool {
+	sh := db.shard(spi)
+	sh.mu.Lock()
+	sa, ok := sh.m[spi]
+	delete(sh.m, spi)
+	sh.mu.Unlock()
+	if ok {
+		sa.life.gone.Store(true)
+	}
+	return ok
+}
+
+// AddOutbound keys and installs an outbound SA at time now. Within its
+// interface (cfg.IfID) it becomes the preferred SA for the traffic its
+// selectors cover, so a rekeyed SA takes over from the old one at once
+// (make-before-break, RFC 7296 Section 2.8).
+func (db *DB) AddOutbound(now time.Time, cfg SAConfig) (*OutboundSA, error) {
+	sa, err := NewOutboundSA(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sa.life.emit = db.emit
+	set := db.Outbound(cfg.IfID)
+	set.mu.Lock()
+	old := set.load()
+	n := make([]*OutboundSA, 0, len(old)+1)
+	n = append(n, sa)
+	n = append(n, old...)
+	set.sas.Store(&n)
+	set.mu.Unlock()
+	db.addTimers(now, &sa.life)
+	return sa, nil
+}
+
+// RemoveOutbound deletes an outbound SA and reports whether it was
+// installed.
+func (db *DB) RemoveOutbound(sa *OutboundSA) bool {
+	set := db.Outbound(sa.cfg.IfID)
+	set.mu.Lock()
+	old := set.load()
+	i := slices.Index(old, sa)
+	if i >= 0 {
+		n := slices.Delete(slices.Clone(old), i, i+1)
+		set.sas.Store(&n)
+	}
+	set.mu.Unlock()
+	if i >= 0 {
+		sa.life.gone.Store(true)
+	}
+	return i >= 0
+}
+
+// Outbound returns the outbound SA set of a tunnel interface, creating it
+// if needed. The set stays valid for the DB's lifetime, so an interface
+// may keep it.
+func (db *DB) Outbound(ifID uint32) *OutboundSet {
+	db.outMu.RLock()
+	s := db.out[ifID]
+	db.outMu.RUnlock()
+	if s != nil {
+		return s
+	}
+	db.outMu.Lock()
+	defer db.outMu.Unlock()
+	if s = db.out[ifID]; s == nil {
+		if db.out == nil {
+			db.out = make(map[uint32]*OutboundSet)
+		}
+		s = &OutboundSet{db: db}
+		db.out[ifID] = s
+	}
+	return s
+}
+
+// Counters returns the drops that no SA could be blamed for: DropBadSPI,
+// DropMalformed (too short to carry an SPI) and DropNoSA.
+func (db *DB) Counters() Counters {
+	var c Counters
+	db.ctr.snapshotDrops(&c)
+	return c
+}
+
+// Open processes a tunnel-mode ESP packet (RFC 4303 Section 3.4): it
+// finds the SA by SPI (counting DropBadSPI on the DB when there is none)
+// and runs InboundSA.OpenTunnel, appending the inner packet to dst.
+func (db *DB) Open(dst, pkt []byte) ([]byte, *InboundSA, error) {
+	sa, err := db.lookupPkt(pkt)
+	if err != nil {
+		return dst, nil, err
+	}
+	out, err := sa.OpenTunnel(dst, pkt)
+	return out, sa, err
+}
+
+// OpenInPlace is Open decrypting inside pkt.
+func (db *DB) OpenInPlace(pkt []byte) ([]byte, *InboundSA, error) {
+	sa, err := db.lookupPkt(pkt)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := sa.OpenTunnelInPlace(pkt)
+	return out, sa, err
+}
+
+func (db *DB) lookupPkt(pkt []byte) (*InboundSA, error) {
+	spi, ok := PeekSPI(pkt)
+	if !ok {
+		return nil, db.ctr.drop(DropMalformed)
+	}
+	sa := db.Lookup(spi)
+	if sa == nil {
+		return nil, db.ctr.drop(DropBadSPI)
+	}
+	return sa, nil
+}
+
+// OutboundSet is the ordered list of outbound SAs of one tunnel
+// interface. Readers never lock; writers copy the list.
+type OutboundSet struct {
+	db  *DB
+	mu  sync.Mutex
+	sas atomic.Pointer[[]*OutboundSA]
+}
+
+func (s *OutboundSet) load() []*OutboundSA {
+	if p := s.sas.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// SAs returns the set's SAs, preferred first.
+func (s *OutboundSet) SAs() []*OutboundSA { return slices.Clone(s.load()) }
+
+// Select returns the preferred live SA whose selectors cover the flow, or
+// nil (RFC 4301 Section 5.1: the SPD-S cache lookup).
+func (s *OutboundSet) Select(f *Flow) *OutboundSA {
+	for _, sa := range s.load() {
+		if !sa.life.hard() && sa.Matches(f) {
+			return sa
+		}
+	}
+	return nil
+}
+
+// SealTunnel parses the inner packet, selects the SA for it and seals it
+// in tunnel mode, appending the ESP packet to dst. Packets no SA covers
+// are counted as DropNoSA on the DB.
+func (s *OutboundSet) SealTunnel(dst, inner []byte) ([]byte, *OutboundSA, error) {
+	f, err := ParseFlow(inner)
+	if err != nil {
+		return dst, nil, s.db.ctr.drop(DropMalformed)
+	}
+	sa := s.Select(&f)
+	if sa == nil {
+		return dst, nil, s.db.ctr.drop(DropNoSA)
+	}
+	out, err := sa.sealTunnelFlow(dst, inner, &f)
+	return out, sa, err
+}
+
+// Time-based lifetimes.
+
+type timer struct {
+	at   time.Time
+	kind EventKind
+	life *lifetimeState
+}
+
+type timerHeap []timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}
+
+func (db *DB) addTimers(now time.Time, l *lifetimeState) {
+	db.tmMu.Lock()
+	defer db.tmMu.Unlock()
+	if d := l.limits.SoftTime; d > 0 {
+		heap.Push(&db.timers, timer{at: now.Add(d), kind: EventSoft, life: l})
+	}
+	if d := l.limits.HardTime; d > 0 {
+		heap.Push(&db.timers, timer{at: now.Add(d), kind: EventHard, life: l})
+	}
+}
+
+// NextTimeout returns when HandleTimeout next has work to do.
+func (db *DB) NextTimeout() (time.Time, bool) {
+	db.tmMu.Lock()
+	defer db.tmMu.Unlock()
+	for len(db.timers) > 0 && db.timers[0].life.gone.Load() {
+		heap.Pop(&db.timers)
+	}
+	if len(db.timers) == 0 {
+		return time.Time{}, false
+	}
+	return db.timers[0].at, true
+}
+
+// HandleTimeout fires the time-based lifetime events due at now.
+func (db *DB) HandleTimeout(now time.Time) {
+	var due []timer
+	db.tmMu.Lock()
+	for len(db.timers) > 0 && !db.timers[0].at.After(now) {
+		t := heap.Pop(&db.timers).(timer)
+		if !t.life.gone.Load() {
+			due = append(due, t)
+		}
+	}
+	db.tmMu.Unlock()
+	for _, t := range due {
+		if t.kind == EventHard {
+			t.life.fire(EventSoft, LimitTime)
+		}
+		t.life.fire(t.kind, LimitTime)
+	}
+}
