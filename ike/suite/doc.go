@@ -1,0 +1,16 @@
+// Package suite is the IKEv2 cryptographic suite: the PRFs and prf+
+// (RFC 7296 Section 2.13), the SK and SKF payload protection (RFC 7296
+// Section 3.14, RFC 5282, RFC 7634, RFC 7383), the key exchange methods
+// (classic Diffie-Hellman groups and ML-KEM, RFC 9370 and
+// draft-ietf-ipsecme-ikev2-mlkem), the key schedule (RFC 7296 Sections 2.14,
+// 2.17 and 2.18, RFC 9370 Section 2.2, RFC 9242 Section 3), the AUTH payload
+// computations, negotiated transform sets and a parser for proposals written
+// in strongSwan's syntax.
+//
+// The package performs no I/O and reads neither the clock nor a global
+// random source: every function that needs randomness takes an io.Reader,
+// so a seeded reader makes a run reproducible byte for byte.
+//
+// Byte strings on the wire (public values, ciphertexts, shared secrets) are
+// always exact-length []byte, never big.Int.
+package suite
