@@ -107,12 +107,12 @@ type ssChild struct {
 }
 
 type ssMessage struct {
-	Dir         string   `json:"dir"`
-	Exchange    string   `json:"exchange"`
-	MessageID   uint32   `json:"message_id"`
-	Hex         hexBytes `json:"hex"`
-	IKEOffset   int      `json:"ike_offset"`
-	Fragment    *struct {
+	Dir       string   `json:"dir"`
+	Exchange  string   `json:"exchange"`
+	MessageID uint32   `json:"message_id"`
+	Hex       hexBytes `json:"hex"`
+	IKEOffset int      `json:"ike_offset"`
+	Fragment  *struct {
 		Number int `json:"number"`
 		Total  int `json:"total"`
 	} `json:"fragment"`
