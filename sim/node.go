@@ -1,0 +1,474 @@
+package sim
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// DefaultMTU is the MTU of a NIC and of a link when none is configured.
+const DefaultMTU = 1500
+
+// MinMTU is the smallest MTU a link or NIC accepts: the IPv4 minimum datagram
+// size every host must accept (RFC 791, Section 3.1: 576 octets). IPv6 needs
+// 1280 (RFC 8200, Section 5); a smaller link simply cannot carry IPv6.
+const MinMTU = 576
+
+// MaxMTU is the largest MTU accepted (the largest IPv4 datagram).
+const MaxMTU = 65535
+
+// NodeConfig configures a node: one gVisor network stack.
+type NodeConfig struct {
+	// Name is unique within the network.
+	Name string
+	// Forwarding enables IPv4 and IPv6 forwarding (a router or gateway):
+	// gVisor then fragments at the egress MTU, or drops and sends ICMP
+	// "fragmentation needed" / "packet too big" when DF is set, and sends
+	// ICMP errors such as time exceeded.
+	Forwarding bool
+	// CPU describes the node's processor for the CPU model (zero: one core
+	// at speed 1).
+	CPU CPUConfig
+}
+
+// NodeStats are per-node packet counters kept by the simulator.
+type NodeStats struct {
+	// TxNoLink counts packets the stack wrote to a NIC not attached to a link.
+	TxNoLink atomic.Uint64
+	// RxMalformed counts received packets that were not IPv4 or IPv6.
+	RxMalformed atomic.Uint64
+}
+
+// Node is a simulated host, router or gateway: a gVisor stack created with the
+// scheduler's clock and seeded randomness, plus NICs attached to links.
+type Node struct {
+	name  string
+	net   *Network
+	stack *stack.Stack
+	cpu   *CPU
+	rand  *DeterministicReader
+
+	// delivering is non-zero while one of the node's NICs hands a packet
+	// to the stack (see NIC.Capabilities).
+	delivering atomic.Int32
+
+	mu    sync.Mutex
+	nics  []*NIC
+	udp   []*UDPConn
+	ephem map[tcpip.NetworkProtocolNumber]*UDPConn
+
+	// Stats are the simulator's counters for this node.
+	Stats NodeStats
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.name }
+
+// Network returns the network the node belongs to.
+func (n *Node) Network() *Network { return n.net }
+
+// Stack returns the node's gVisor stack, for callers that need more than the
+// simulator's API (statistics, raw endpoints).
+func (n *Node) Stack() *stack.Stack { return n.stack }
+
+// CPU returns the node's CPU model.
+func (n *Node) CPU() *CPU { return n.cpu }
+
+// Rand returns the node's deterministic random stream, seeded from the run
+// seed and the node's name. The IKE engine of a simulated gateway should draw
+// its nonces, SPIs and key-exchange secrets from it.
+func (n *Node) Rand() *DeterministicReader { return n.rand }
+
+// NICs returns the node's NICs in creation order.
+func (n *Node) NICs() []*NIC {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]*NIC(nil), n.nics...)
+}
+
+// NIC returns the NIC named name, or nil.
+func (n *Node) NIC(name string) *NIC {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, nic := range n.nics {
+		if nic.name == name {
+			return nic
+		}
+	}
+	return nil
+}
+
+func newNode(net *Network, cfg NodeConfig) *Node {
+	n := &Node{
+		name: cfg.Name,
+		net:  net,
+		rand: NewDeterministicReader(net.seed, "node-rand:"+cfg.Name),
+	}
+	ndp := ipv6.NDPConfigurations{
+		MaxRtrSolicitations: 0,
+		HandleRAs:           ipv6.HandlingRAsDisabled,
+	}
+	// TCP is not included: gVisor's tcp package needs github.com/google/btree,
+	// which go.sum does not list yet, and its processor goroutines make a
+	// virtual-time run non-deterministic anyway (FACTS.md).
+	transports := []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6}
+	n.stack = stack.New(stack.Options{
+		NetworkProtocols: []stack.NetworkProtocolFactory{
+			ipv4.NewProtocolWithOptions(ipv4.Options{IGMP: ipv4.IGMPOptions{Enabled: false}}),
+			ipv6.NewProtocolWithOptions(ipv6.Options{
+				NDPConfigs:       ndp,
+				AutoGenLinkLocal: false,
+				MLD:              ipv6.MLDOptions{Enabled: false},
+				DADConfigs:       stack.DADConfigurations{DupAddrDetectTransmits: 0},
+			}),
+		},
+		TransportProtocols: transports,
+		Clock:              net.sched.Clock(),
+		RandSource:         newLockedSource(net.seed, "node-stack-rand:"+cfg.Name),
+		SecureRNG:          NewDeterministicReader(net.seed, "node-stack-securerng:"+cfg.Name),
+		HandleLocal:        true,
+	})
+	if cfg.Forwarding {
+		n.stack.SetForwardingDefaultAndAllNICs(ipv4.ProtocolNumber, true)
+		n.stack.SetForwardingDefaultAndAllNICs(ipv6.ProtocolNumber, true)
+	}
+	n.cpu = NewCPU(net.sched, cfg.CPU)
+	return n
+}
+
+// AddNIC creates a NIC named name with the given MTU (DefaultMTU when 0).
+// Connect it to a link with Network.Connect, which sets the NIC's MTU to the
+// link's.
+func (n *Node) AddNIC(name string, mtu uint32) (*NIC, error) {
+	if mtu == 0 {
+		mtu = DefaultMTU
+	}
+	if mtu < MinMTU || mtu > MaxMTU {
+		return nil, fmt.Errorf("sim: node %s: NIC %s: MTU %d outside [%d, %d]", n.name, name, mtu, MinMTU, MaxMTU)
+	}
+	n.mu.Lock()
+	for _, nic := range n.nics {
+		if nic.name == name {
+			n.mu.Unlock()
+			return nil, fmt.Errorf("sim: node %s: duplicate NIC %q", n.name, name)
+		}
+	}
+	nic := &NIC{node: n, name: name, id: tcpip.NICID(len(n.nics) + 1)}
+	nic.mtu.Store(mtu)
+	n.nics = append(n.nics, nic)
+	n.mu.Unlock()
+	if err := n.stack.CreateNICWithOptions(nic.id, nic, stack.NICOptions{Name: name}); err != nil {
+		return nil, fmt.Errorf("sim: node %s: create NIC %s: %s", n.name, name, err)
+	}
+	return nic, nil
+}
+
+// AttachEndpoint adds a NIC backed by a caller-provided link endpoint, such as
+// an ESP tunnel interface, and returns its gVisor NIC ID. The endpoint's
+// WritePackets is called on the scheduler's goroutine (or a TCP processor
+// goroutine) from inside the stack and must not block or call back into the
+// stack synchronously; schedule work with the scheduler instead.
+func (n *Node) AttachEndpoint(name string, ep stack.LinkEndpoint) (tcpip.NICID, error) {
+	n.mu.Lock()
+	id := tcpip.NICID(len(n.nics) + 1)
+	// Reserve the ID with a placeholder NIC that no link can use.
+	n.nics = append(n.nics, &NIC{node: n, name: name, id: id, external: true})
+	n.mu.Unlock()
+	if err := n.stack.CreateNICWithOptions(id, ep, stack.NICOptions{Name: name}); err != nil {
+		return 0, fmt.Errorf("sim: node %s: attach endpoint %s: %s", n.name, name, err)
+	}
+	return id, nil
+}
+
+// AddAddress assigns prefix's address to the NIC and adds the connected route
+// for prefix.
+func (nic *NIC) AddAddress(prefix netip.Prefix) error {
+	return nic.node.AddAddress(nic.id, prefix)
+}
+
+// AddAddress assigns prefix's address to the NIC with gVisor ID id and adds
+// the connected route for prefix.
+func (n *Node) AddAddress(id tcpip.NICID, prefix netip.Prefix) error {
+	if !prefix.IsValid() {
+		return fmt.Errorf("sim: node %s: invalid prefix %v", n.name, prefix)
+	}
+	proto := protoOf(prefix.Addr())
+	pa := tcpip.ProtocolAddress{
+		Protocol: proto,
+		AddressWithPrefix: tcpip.AddressWithPrefix{
+			Address:   tcpip.AddrFromSlice(prefix.Addr().AsSlice()),
+			PrefixLen: prefix.Bits(),
+		},
+	}
+	if err := n.stack.AddProtocolAddress(id, pa, stack.AddressProperties{}); err != nil {
+		return fmt.Errorf("sim: node %s: add address %v: %s", n.name, prefix, err)
+	}
+	n.stack.AddRoute(tcpip.Route{Destination: pa.AddressWithPrefix.Subnet(), NIC: id})
+	n.mu.Lock()
+	for _, nic := range n.nics {
+		if nic.id == id {
+			nic.addrs = append(nic.addrs, prefix)
+		}
+	}
+	n.mu.Unlock()
+	return nil
+}
+
+// AddRoute routes dst through the NIC with gVisor ID id (links are
+// point-to-point, so no next-hop address is needed). A zero-length prefix is a
+// default route.
+func (n *Node) AddRoute(dst netip.Prefix, id tcpip.NICID) error {
+	if !dst.IsValid() {
+		return fmt.Errorf("sim: node %s: invalid route prefix %v", n.name, dst)
+	}
+	dst = dst.Masked()
+	sub, err := tcpip.NewSubnet(tcpip.AddrFromSlice(dst.Addr().AsSlice()), prefixMask(dst))
+	if err != nil {
+		return fmt.Errorf("sim: node %s: route %v: %s", n.name, dst, err)
+	}
+	n.stack.AddRoute(tcpip.Route{Destination: sub, NIC: id})
+	return nil
+}
+
+// RemoveRoutes removes every route to exactly dst and returns how many.
+func (n *Node) RemoveRoutes(dst netip.Prefix) int {
+	mask := prefixMask(dst.Masked())
+	id := tcpip.AddrFromSlice(dst.Masked().Addr().AsSlice())
+	return n.stack.RemoveRoutes(func(r tcpip.Route) bool {
+		return r.Destination.ID() == id && r.Destination.Mask() == mask
+	})
+}
+
+// Addresses returns the addresses assigned through the simulator, NIC by NIC.
+func (n *Node) Addresses() []netip.Prefix {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []netip.Prefix
+	for _, nic := range n.nics {
+		out = append(out, nic.addrs...)
+	}
+	return out
+}
+
+// Addr returns the node's first address of the given family (IPv4 when v6 is
+// false), or an invalid address.
+func (n *Node) Addr(v6 bool) netip.Addr {
+	for _, p := range n.Addresses() {
+		if p.Addr().Is6() == v6 {
+			return p.Addr()
+		}
+	}
+	return netip.Addr{}
+}
+
+func prefixMask(p netip.Prefix) tcpip.AddressMask {
+	n := p.Addr().BitLen() / 8
+	b := make([]byte, n)
+	bits := p.Bits()
+	for i := range b {
+		switch {
+		case bits >= 8:
+			b[i] = 0xff
+			bits -= 8
+		case bits > 0:
+			b[i] = ^byte(0xff >> bits)
+			bits = 0
+		}
+	}
+	return tcpip.MaskFromBytes(b)
+}
+
+func protoOf(a netip.Addr) tcpip.NetworkProtocolNumber {
+	if a.Is4() || a.Is4In6() {
+		return ipv4.ProtocolNumber
+	}
+	return ipv6.ProtocolNumber
+}
+
+// NIC is a network interface of a node: a gVisor stack.LinkEndpoint whose
+// outbound packets go onto the attached link. Packets carry no link-layer
+// header. Writes never block: a packet either enters the link's model (where it
+// may be queued, delayed or dropped) or is counted as dropped.
+type NIC struct {
+	node     *Node
+	name     string
+	id       tcpip.NICID
+	mtu      atomic.Uint32
+	external bool
+
+	mu         sync.RWMutex
+	dispatcher stack.NetworkDispatcher
+	link       *Link
+	side       int
+	addrs      []netip.Prefix
+}
+
+var _ stack.LinkEndpoint = (*NIC)(nil)
+var _ Port = (*NIC)(nil)
+
+// Name returns the NIC's name.
+func (nic *NIC) Name() string { return nic.name }
+
+// ID returns the gVisor NIC ID.
+func (nic *NIC) ID() tcpip.NICID { return nic.id }
+
+// Node returns the node the NIC belongs to.
+func (nic *NIC) Node() *Node { return nic.node }
+
+// Link returns the attached link, or nil.
+func (nic *NIC) Link() *Link {
+	nic.mu.RLock()
+	defer nic.mu.RUnlock()
+	return nic.link
+}
+
+// PortName implements Port.
+func (nic *NIC) PortName() string { return nic.node.name + "/" + nic.name }
+
+func (nic *NIC) attach(l *Link, side int) error {
+	if nic.external {
+		return fmt.Errorf("sim: %s is an attached endpoint, not a link NIC", nic.PortName())
+	}
+	nic.mu.Lock()
+	defer nic.mu.Unlock()
+	if nic.link != nil {
+		return fmt.Errorf("sim: %s is already attached to link %s", nic.PortName(), nic.link.name)
+	}
+	nic.link = l
+	nic.side = side
+	nic.mtu.Store(l.mtu)
+	return nil
+}
+
+// deliver implements Port: it hands an IP packet from the link to the stack.
+// It runs on the scheduler's goroutine.
+func (nic *NIC) deliver(pkt []byte) {
+	nic.mu.RLock()
+	d := nic.dispatcher
+	nic.mu.RUnlock()
+	if d == nil || len(pkt) == 0 {
+		return
+	}
+	var proto tcpip.NetworkProtocolNumber
+	switch header.IPVersion(pkt) {
+	case header.IPv4Version:
+		proto = ipv4.ProtocolNumber
+	case header.IPv6Version:
+		proto = ipv6.ProtocolNumber
+	default:
+		nic.node.Stats.RxMalformed.Add(1)
+		return
+	}
+	pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
+	nic.node.delivering.Add(1)
+	d.DeliverNetworkPacket(proto, pb)
+	nic.node.delivering.Add(-1)
+	pb.DecRef()
+}
+
+// WritePackets implements stack.LinkWriter. The stack keeps its reference to
+// the packets; the NIC copies each one out and hands the copy to the link.
+func (nic *NIC) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	nic.mu.RLock()
+	l, side := nic.link, nic.side
+	nic.mu.RUnlock()
+	n := 0
+	for _, pkt := range pkts.AsSlice() {
+		v := pkt.ToView()
+		b := append([]byte(nil), v.AsSlice()...)
+		v.Release()
+		n++
+		if l == nil {
+			nic.node.Stats.TxNoLink.Add(1)
+			continue
+		}
+		l.transmit(side, b)
+	}
+	return n, nil
+}
+
+// MTU implements stack.NetworkLinkEndpoint.
+func (nic *NIC) MTU() uint32 { return nic.mtu.Load() }
+
+// SetMTU implements stack.NetworkLinkEndpoint.
+func (nic *NIC) SetMTU(mtu uint32) { nic.mtu.Store(mtu) }
+
+// MaxHeaderLength implements stack.NetworkLinkEndpoint: there is no
+// link-layer header.
+func (*NIC) MaxHeaderLength() uint16 { return 0 }
+
+// LinkAddress implements stack.NetworkLinkEndpoint: point-to-point links have
+// no link address.
+func (*NIC) LinkAddress() tcpip.LinkAddress { return "" }
+
+// SetLinkAddress implements stack.NetworkLinkEndpoint; it is ignored.
+func (*NIC) SetLinkAddress(tcpip.LinkAddress) {}
+
+// Capabilities implements stack.NetworkLinkEndpoint: no link resolution and
+// no offloads, so stacks compute and verify every checksum, except that
+// while the node is handling a received packet the NIC claims transmit
+// checksum offload. Packets written then are forwarded packets (UDP handlers
+// run in events of their own; ICMP always computes its checksum), and gVisor
+// recomputes the transport checksum of a forwarded packet when the egress NIC
+// has no offload, treating each IP fragment as a whole datagram: that would
+// corrupt the first fragment's UDP checksum and overwrite payload bytes of the
+// others; a router leaves transport headers alone.
+func (nic *NIC) Capabilities() stack.LinkEndpointCapabilities {
+	if nic.node.delivering.Load() > 0 {
+		return stack.CapabilityTXChecksumOffload
+	}
+	return stack.CapabilityNone
+}
+
+// Attach implements stack.NetworkLinkEndpoint.
+func (nic *NIC) Attach(d stack.NetworkDispatcher) {
+	nic.mu.Lock()
+	nic.dispatcher = d
+	nic.mu.Unlock()
+}
+
+// IsAttached implements stack.NetworkLinkEndpoint.
+func (nic *NIC) IsAttached() bool {
+	nic.mu.RLock()
+	defer nic.mu.RUnlock()
+	return nic.dispatcher != nil
+}
+
+// Wait implements stack.NetworkLinkEndpoint: the NIC owns no goroutines.
+func (*NIC) Wait() {}
+
+// ARPHardwareType implements stack.NetworkLinkEndpoint.
+func (*NIC) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
+
+// AddHeader implements stack.NetworkLinkEndpoint; there is no header.
+func (*NIC) AddHeader(*stack.PacketBuffer) {}
+
+// ParseHeader implements stack.NetworkLinkEndpoint; there is no header.
+func (*NIC) ParseHeader(*stack.PacketBuffer) bool { return true }
+
+// Close implements stack.NetworkLinkEndpoint.
+func (*NIC) Close() {}
+
+// SetOnCloseAction implements stack.NetworkLinkEndpoint.
+func (*NIC) SetOnCloseAction(func()) {}
+
+// close destroys the node's stack (and its TCP goroutines, if any).
+func (n *Node) close() {
+	n.mu.Lock()
+	conns := append([]*UDPConn(nil), n.udp...)
+	n.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	n.stack.Destroy()
+}
