@@ -238,6 +238,14 @@ func (sa *OutboundSA) Matches(f *Flow) bool {
 	return matchSelectors(f, sa.cfg.Local, sa.cfg.Remote)
 }
 
+// refusal is the drop reason of an SA past a hard limit.
+func (sa *OutboundSA) refusal() DropReason {
+	if sa.seq.Load() >= sa.maxSeq {
+		return DropSeqExhausted
+	}
+	return DropExpired
+}
+
 // nextSeq reserves the next sequence number, refusing to cycle
 // (RFC 4303 Section 3.3.3, RFC 4304 Section 2).
 func (sa *OutboundSA) nextSeq() (uint64, error) {
@@ -269,7 +277,7 @@ func (sa *OutboundSA) nextSeq() (uint64, error) {
 // dst[len(dst)+HeaderLen():].
 func (sa *OutboundSA) Seal(dst []byte, nextHeader uint8, payload []byte) ([]byte, error) {
 	if sa.life.hard() {
-		return dst, sa.ctr.drop(DropExpired)
+		return dst, sa.ctr.drop(sa.refusal())
 	}
 	seq, err := sa.nextSeq()
 	if err != nil {
@@ -310,7 +318,7 @@ func (sa *OutboundSA) sealTunnelFlow(dst, inner []byte, f *Flow) ([]byte, error)
 		nh = ProtoIPv6
 	}
 	if sa.life.hard() {
-		return dst, sa.ctr.drop(DropExpired)
+		return dst, sa.ctr.drop(sa.refusal())
 	}
 	seq, err := sa.nextSeq()
 	if err != nil {
@@ -371,12 +379,10 @@ func (sa *OutboundSA) seal(dst []byte, seq uint64, iv []byte, nh uint8, payload 
 	pt[ctLen-1] = nh
 
 	if t.aead != nil {
-		var nonce [nonceSize]byte
-		copy(nonce[:SaltSize], t.salt[:])
-		copy(nonce[SaltSize:], ivb)
-		var aad [12]byte
-		a := aadFor(&aad, sa.cfg.SPI, seq, sa.cfg.Suite.ESN)
-		t.aead.Seal(pt[:0], nonce[:], pt, a)
+		sc := t.getScratch()
+		nonce, aad := sc.nonceAAD(&t.salt, ivb, sa.cfg.SPI, seq, sa.cfg.Suite.ESN)
+		t.aead.Seal(pt[:0], nonce, pt, aad)
+		t.putScratch(sc)
 		return ret, nil
 	}
 	sa.cryptoMu.Lock()
@@ -388,19 +394,6 @@ func (sa *OutboundSA) seal(dst []byte, seq uint64, iv []byte, nh uint8, payload 
 	return ret, nil
 }
 
-// aadFor builds the AEAD additional data: SPI and sequence number, with
-// the high-order 32 bits in between when ESN is on (RFC 4106 Section 5,
-// RFC 7634 Section 2.1).
-func aadFor(buf *[12]byte, spi uint32, seq uint64, esn bool) []byte {
-	binary.BigEndian.PutUint32(buf[0:4], spi)
-	if esn {
-		binary.BigEndian.PutUint64(buf[4:12], seq)
-		return buf[:12]
-	}
-	binary.BigEndian.PutUint32(buf[4:8], uint32(seq))
-	return buf[:8]
-}
-
 // icv computes the truncated HMAC over header, IV and ciphertext, with the
 // high-order sequence bits appended when ESN is on (RFC 4303 Section
 // 3.3.2.1). The result aliases t.sum; the caller holds cryptoMu.
@@ -408,9 +401,8 @@ func (t *transform) icv(b []byte, seq uint64, esn bool) []byte {
 	t.mac.Reset()
 	t.mac.Write(b)
 	if esn {
-		var hi [4]byte
-		binary.BigEndian.PutUint32(hi[:], uint32(seq>>32))
-		t.mac.Write(hi[:])
+		binary.BigEndian.PutUint32(t.hi[:], uint32(seq>>32))
+		t.mac.Write(t.hi[:])
 	}
 	return t.mac.Sum(t.sum[:0])[:t.icvLen]
 }
@@ -606,18 +598,17 @@ func (sa *InboundSA) open(dst, pkt []byte, inPlace bool) ([]byte, uint8, error) 
 		pt = ret
 	} else {
 		ret, pt = sliceForAppend(dst, ctLen)
-		if inexactOverlap(pt, pkt) {
+		if inexactOverlap(pt, pkt[hdr:]) {
 			return dst, 0, errOverlap
 		}
 	}
 	iv := pkt[HeaderSize:hdr]
 	if t.aead != nil {
-		var nonce [nonceSize]byte
-		copy(nonce[:SaltSize], t.salt[:])
-		copy(nonce[SaltSize:], iv)
-		var aad [12]byte
-		a := aadFor(&aad, sa.cfg.SPI, seq, sa.cfg.Suite.ESN)
-		if _, err := t.aead.Open(pt[:0], nonce[:], pkt[hdr:], a); err != nil {
+		sc := t.getScratch()
+		nonce, aad := sc.nonceAAD(&t.salt, iv, sa.cfg.SPI, seq, sa.cfg.Suite.ESN)
+		_, err := t.aead.Open(pt[:0], nonce, pkt[hdr:], aad)
+		t.putScratch(sc)
+		if err != nil {
 			return dst, 0, sa.ctr.drop(DropAuth)
 		}
 	} else {

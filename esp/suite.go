@@ -6,9 +6,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -187,11 +190,56 @@ type transform struct {
 	aead cipher.AEAD
 	salt [SaltSize]byte
 
+	// Nonce and AAD scratch. Slices handed to the cipher.AEAD interface
+	// escape, so a stack array would cost an allocation per packet; the
+	// SA's own scratch is taken with a try-lock and a pool serves the
+	// concurrent callers that find it busy.
+	busy    atomic.Bool
+	scratch aeadScratch
+
 	// AES-CBC + HMAC: stateful, guarded by the owning SA's cryptoMu.
 	block cipher.Block
 	cbc   cipher.BlockMode // encrypter or decrypter with SetIV
 	mac   hash.Hash
 	sum   [64]byte
+	hi    [4]byte
+}
+
+type aeadScratch struct {
+	nonce [nonceSize]byte
+	aad   [12]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(aeadScratch) }}
+
+func (t *transform) getScratch() *aeadScratch {
+	if t.busy.CompareAndSwap(false, true) {
+		return &t.scratch
+	}
+	return scratchPool.Get().(*aeadScratch)
+}
+
+func (t *transform) putScratch(s *aeadScratch) {
+	if s == &t.scratch {
+		t.busy.Store(false)
+		return
+	}
+	scratchPool.Put(s)
+}
+
+// nonceAAD fills the scratch with salt|IV and the additional data: SPI
+// and sequence number, with the high-order 32 bits in between when ESN is
+// on (RFC 4106 Sections 4 and 5, RFC 7634 Section 2.1).
+func (sc *aeadScratch) nonceAAD(salt *[SaltSize]byte, iv []byte, spi uint32, seq uint64, esn bool) (nonce, aad []byte) {
+	copy(sc.nonce[:SaltSize], salt[:])
+	copy(sc.nonce[SaltSize:], iv)
+	binary.BigEndian.PutUint32(sc.aad[0:4], spi)
+	if esn {
+		binary.BigEndian.PutUint64(sc.aad[4:12], seq)
+		return sc.nonce[:], sc.aad[:12]
+	}
+	binary.BigEndian.PutUint32(sc.aad[4:8], uint32(seq))
+	return sc.nonce[:], sc.aad[:8]
 }
 
 type ivSetter interface{ SetIV([]byte) }

@@ -55,7 +55,7 @@ func (sa *OutboundSA) SealTransport(dst, pkt []byte) ([]byte, error) {
 		return dst, sa.ctr.drop(DropTooBig)
 	}
 	if sa.life.hard() {
-		return dst, sa.ctr.drop(DropExpired)
+		return dst, sa.ctr.drop(sa.refusal())
 	}
 	seq, err := sa.nextSeq()
 	if err != nil {
