@@ -45,15 +45,15 @@ type Header struct {
 
 // IsInitiator reports whether the Initiator flag is set: the message was sent
 // by the original initiator of the IKE SA.
-func (h *Header) IsInitiator() bool { return h.Flags&FlagInitiator != 0 }
+func (h Header) IsInitiator() bool { return h.Flags&FlagInitiator != 0 }
 
 // IsResponse reports whether the Response flag is set.
-func (h *Header) IsResponse() bool { return h.Flags&FlagResponse != 0 }
+func (h Header) IsResponse() bool { return h.Flags&FlagResponse != 0 }
 
 // Append appends h as the 28-octet IKE header, with NextPayload and Length
 // exactly as they are in h (AppendMessage computes both; suite uses this to
 // build associated data and RFC 9242 "A" octets).
-func (h *Header) Append(b []byte) []byte {
+func (h Header) Append(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, h.SPIi)
 	b = binary.BigEndian.AppendUint64(b, h.SPIr)
 	b = append(b, byte(h.NextPayload), MajorVersion<<4|h.MinorVersion&0x0f, byte(h.Exchange), h.Flags)

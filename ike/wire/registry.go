@@ -1,8 +1,6 @@
-// Package wire is the IKEv2 message codec: the header, one file per payload,
-// and the SK/SKF framing. It knows nothing of SA state or keys.
-//
 // This file holds the IANA code points the codec and the layers above share.
 // See RFC 7296 Section 3 and the IANA "IKEv2 Parameters" registry.
+
 package wire
 
 // ExchangeType is the Exchange Type of the IKE header (RFC 7296 Section 3.1).
