@@ -204,30 +204,37 @@ func (c *SK) Seal(header, plaintext []byte) ([]byte, error) {
 // seal protects plaintext with the given IV and padding octets (without the
 // Pad Length octet); len(plaintext)+len(padding)+1 must be block-aligned.
 func (c *SK) seal(header, plaintext, iv, padding []byte) []byte {
-	inner := len(plaintext) + len(padding) + 1
+	out := c.begin(header, iv, len(plaintext)+len(padding)+1)
+	out = append(out, plaintext...)
+	out = append(out, padding...)
+	out = append(out, byte(len(padding)))
+	return c.finish(out, len(header), len(header)+len(iv))
+}
+
+// begin appends iv to header with room for inner octets of data to encrypt
+// and the ICV.
+func (c *SK) begin(header, iv []byte, inner int) []byte {
 	extra := c.icvSize
 	if c.truncated {
 		extra = gcmFullTagSize
 	}
-	out := slices.Grow(header, c.ivSize+inner+extra)
-	out = append(out, iv...)
-	ivEnd := len(out)
-	out = append(out, plaintext...)
-	out = append(out, padding...)
-	out = append(out, byte(len(padding)))
-	hdr := out[:len(header)]
-	switch {
-	case c.aead != nil:
-		var nonce [gcmNonceSize]byte
-		copy(nonce[:], c.salt[:])
-		copy(nonce[aeadSaltSize:], iv)
-		out = c.aead.Seal(out[:ivEnd], nonce[:], out[ivEnd:], hdr)
-		if c.truncated {
-			out = out[:len(out)-gcmFullTagSize+c.icvSize]
-		}
-	default:
+	return append(slices.Grow(header, c.ivSize+inner+extra), iv...)
+}
+
+// finish encrypts out[ivEnd:] in place, the inner payloads, padding and Pad
+// Length, and appends the ICV; out[:hlen] is the associated data.
+func (c *SK) finish(out []byte, hlen, ivEnd int) []byte {
+	iv, hdr := out[hlen:ivEnd], out[:hlen]
+	if c.aead == nil {
 		cipher.NewCBCEncrypter(c.block, iv).CryptBlocks(out[ivEnd:], out[ivEnd:])
-		out = append(out, c.integ.mac(c.integKey, out)...)
+		return append(out, c.integ.mac(c.integKey, out)...)
+	}
+	var nonce [gcmNonceSize]byte
+	copy(nonce[:], c.salt[:])
+	copy(nonce[aeadSaltSize:], iv)
+	out = c.aead.Seal(out[:ivEnd], nonce[:], out[ivEnd:], hdr)
+	if c.truncated {
+		out = out[:len(out)-gcmFullTagSize+c.icvSize]
 	}
 	return out
 }
