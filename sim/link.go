@@ -154,7 +154,10 @@ type Impairments struct {
 	// Delay is the one-way propagation delay.
 	Delay time.Duration
 	// Jitter adds a uniform random delay in [-Jitter, +Jitter] (clamped at
-	// zero total delay). Packets keep their order unless Reorder is set.
+	// zero total delay). Packets keep their order unless Reorder is set: a
+	// packet that would overtake its predecessor arrives right after it,
+	// which raises the mean delay when packets are sent closer together
+	// than twice the jitter.
 	Jitter time.Duration
 	// Bandwidth in bit/s; zero means infinite (no serialization delay).
 	Bandwidth int64
@@ -343,6 +346,7 @@ type Port interface {
 	// PortName names the port ("node/nic").
 	PortName() string
 	attach(l *Link, side int) error
+	detach()
 	deliver(pkt []byte)
 }
 

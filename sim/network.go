@@ -127,6 +127,7 @@ func (n *Network) Connect(a, b Port, cfg LinkConfig) (*Link, error) {
 		return nil, err
 	}
 	if err := b.attach(l, 1); err != nil {
+		a.detach()
 		return nil, err
 	}
 	l.observers = append(l.observers, n.observers...)

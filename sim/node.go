@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -26,6 +27,11 @@ const MinMTU = 576
 
 // MaxMTU is the largest MTU accepted (the largest IPv4 datagram).
 const MaxMTU = 65535
+
+// MinIPv6MTU is the smallest MTU of a link that carries IPv6 (RFC 8200,
+// Section 5). IPv6 addresses and routes are refused on NICs with a smaller
+// MTU: gVisor disables IPv6 there and panics when forwarding to such a NIC.
+const MinIPv6MTU = 1280
 
 // NodeConfig configures a node: one gVisor network stack.
 type NodeConfig struct {
@@ -61,6 +67,14 @@ type Node struct {
 	// delivering is non-zero while one of the node's NICs hands a packet
 	// to the stack (see NIC.Capabilities).
 	delivering atomic.Int32
+	// inFrag describes the IPv4 fragment being delivered, if any (see
+	// NIC.fixRefragment). Only used on the scheduler's goroutine.
+	inFrag struct {
+		active bool
+		key    fragKey
+		offset int
+		length int
+	}
 
 	mu    sync.Mutex
 	nics  []*NIC
@@ -203,6 +217,9 @@ func (n *Node) AddAddress(id tcpip.NICID, prefix netip.Prefix) error {
 		return fmt.Errorf("sim: node %s: invalid prefix %v", n.name, prefix)
 	}
 	proto := protoOf(prefix.Addr())
+	if err := n.markIPv6(id, proto); err != nil {
+		return err
+	}
 	pa := tcpip.ProtocolAddress{
 		Protocol: proto,
 		AddressWithPrefix: tcpip.AddressWithPrefix{
@@ -231,12 +248,34 @@ func (n *Node) AddRoute(dst netip.Prefix, id tcpip.NICID) error {
 	if !dst.IsValid() {
 		return fmt.Errorf("sim: node %s: invalid route prefix %v", n.name, dst)
 	}
+	if err := n.markIPv6(id, protoOf(dst.Addr())); err != nil {
+		return err
+	}
 	dst = dst.Masked()
 	sub, err := tcpip.NewSubnet(tcpip.AddrFromSlice(dst.Addr().AsSlice()), prefixMask(dst))
 	if err != nil {
 		return fmt.Errorf("sim: node %s: route %v: %s", n.name, dst, err)
 	}
 	n.stack.AddRoute(tcpip.Route{Destination: sub, NIC: id})
+	return nil
+}
+
+// markIPv6 records that NIC id carries IPv6, which needs MinIPv6MTU.
+func (n *Node) markIPv6(id tcpip.NICID, proto tcpip.NetworkProtocolNumber) error {
+	if proto != ipv6.ProtocolNumber {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, nic := range n.nics {
+		if nic.id != id || nic.external {
+			continue
+		}
+		if m := nic.mtu.Load(); m < MinIPv6MTU {
+			return fmt.Errorf("sim: node %s: NIC %s: IPv6 needs an MTU of at least %d, not %d (RFC 8200, Section 5)", n.name, nic.name, MinIPv6MTU, m)
+		}
+		nic.v6 = true
+	}
 	return nil
 }
 
@@ -305,6 +344,7 @@ type NIC struct {
 	id       tcpip.NICID
 	mtu      atomic.Uint32
 	external bool
+	v6       bool // carries IPv6 addresses or routes
 
 	mu         sync.RWMutex
 	dispatcher stack.NetworkDispatcher
@@ -344,10 +384,22 @@ func (nic *NIC) attach(l *Link, side int) error {
 	if nic.link != nil {
 		return fmt.Errorf("sim: %s is already attached to link %s", nic.PortName(), nic.link.name)
 	}
+	nic.node.mu.Lock()
+	v6 := nic.v6
+	nic.node.mu.Unlock()
+	if v6 && l.mtu < MinIPv6MTU {
+		return fmt.Errorf("sim: %s carries IPv6 and link %s has MTU %d < %d (RFC 8200, Section 5)", nic.PortName(), l.name, l.mtu, MinIPv6MTU)
+	}
 	nic.link = l
 	nic.side = side
 	nic.mtu.Store(l.mtu)
 	return nil
+}
+
+func (nic *NIC) detach() {
+	nic.mu.Lock()
+	nic.link = nil
+	nic.mu.Unlock()
 }
 
 // deliver implements Port: it hands an IP packet from the link to the stack.
@@ -369,10 +421,20 @@ func (nic *NIC) deliver(pkt []byte) {
 		nic.node.Stats.RxMalformed.Add(1)
 		return
 	}
+	node := nic.node
+	if proto == ipv4.ProtocolNumber {
+		if pi, ok := ParsePacket(pkt); ok && pi.Fragment && pi.FragOffset > 0 {
+			node.inFrag.active = true
+			node.inFrag.key = fragKey{pi.Src, pi.Dst, pi.FragID, pi.Protocol}
+			node.inFrag.offset = pi.FragOffset
+			node.inFrag.length = len(pkt)
+		}
+	}
 	pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
-	nic.node.delivering.Add(1)
+	node.delivering.Add(1)
 	d.DeliverNetworkPacket(proto, pb)
-	nic.node.delivering.Add(-1)
+	node.delivering.Add(-1)
+	node.inFrag.active = false
 	pb.DecRef()
 }
 
@@ -388,6 +450,9 @@ func (nic *NIC) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		b := append([]byte(nil), v.AsSlice()...)
 		v.Release()
 		n++
+		if nic.node.inFrag.active && nic.node.delivering.Load() > 0 {
+			nic.fixRefragment(b)
+		}
 		if l == nil {
 			nic.node.Stats.TxNoLink.Add(1)
 			continue
@@ -395,6 +460,43 @@ func (nic *NIC) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		l.transmit(side, b)
 	}
 	return n, nil
+}
+
+// fixRefragment corrects a piece of a forwarded IPv4 fragment that the stack
+// fragmented again at a smaller egress MTU. gVisor numbers the pieces' offsets
+// from zero, as if the fragment were a whole datagram; RFC 791 (Section 3.2,
+// fragmentation procedure) offsets them from the original fragment's offset.
+// (The More-Fragments flag is already carried over.) It runs while the node
+// handles the fragment, so only the node's own forwarding is affected.
+func (nic *NIC) fixRefragment(b []byte) {
+	in := &nic.node.inFrag
+	if in.length <= int(nic.MTU()) {
+		return // forwarded whole, not fragmented again
+	}
+	pi, ok := ParsePacket(b)
+	if !ok || pi.Version != 4 || (fragKey{pi.Src, pi.Dst, pi.FragID, pi.Protocol}) != in.key {
+		return
+	}
+	off := pi.FragOffset + in.offset
+	if off > 0x1fff*8 {
+		return
+	}
+	ff := binary.BigEndian.Uint16(b[6:8])
+	binary.BigEndian.PutUint16(b[6:8], ff&^0x1fff|uint16(off/8))
+	setIPv4Checksum(b[:pi.HeaderLen])
+}
+
+// setIPv4Checksum recomputes the header checksum (RFC 791, Section 3.1).
+func setIPv4Checksum(h []byte) {
+	h[10], h[11] = 0, 0
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		sum += uint32(h[i])<<8 | uint32(h[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(h[10:12], ^uint16(sum))
 }
 
 // MTU implements stack.NetworkLinkEndpoint.

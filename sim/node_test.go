@@ -43,14 +43,18 @@ func newLine(t testing.TB, seed uint64, left, right LinkConfig) *lineTopo {
 	require.NoError(t, r0.AddAddress(netip.MustParsePrefix("10.0.1.1/24")))
 	require.NoError(t, r1.AddAddress(netip.MustParsePrefix("10.0.2.1/24")))
 	require.NoError(t, h2e.AddAddress(netip.MustParsePrefix("10.0.2.2/24")))
-	require.NoError(t, h1e.AddAddress(netip.MustParsePrefix("fd00:1::2/64")))
-	require.NoError(t, r0.AddAddress(netip.MustParsePrefix("fd00:1::1/64")))
-	require.NoError(t, r1.AddAddress(netip.MustParsePrefix("fd00:2::1/64")))
-	require.NoError(t, h2e.AddAddress(netip.MustParsePrefix("fd00:2::2/64")))
+	if left.MTU == 0 || left.MTU >= MinIPv6MTU {
+		require.NoError(t, h1e.AddAddress(netip.MustParsePrefix("fd00:1::2/64")))
+		require.NoError(t, r0.AddAddress(netip.MustParsePrefix("fd00:1::1/64")))
+		require.NoError(t, h1.AddRoute(netip.MustParsePrefix("::/0"), h1e.ID()))
+	}
+	if right.MTU == 0 || right.MTU >= MinIPv6MTU {
+		require.NoError(t, r1.AddAddress(netip.MustParsePrefix("fd00:2::1/64")))
+		require.NoError(t, h2e.AddAddress(netip.MustParsePrefix("fd00:2::2/64")))
+		require.NoError(t, h2.AddRoute(netip.MustParsePrefix("::/0"), h2e.ID()))
+	}
 	require.NoError(t, h1.AddRoute(netip.MustParsePrefix("0.0.0.0/0"), h1e.ID()))
 	require.NoError(t, h2.AddRoute(netip.MustParsePrefix("0.0.0.0/0"), h2e.ID()))
-	require.NoError(t, h1.AddRoute(netip.MustParsePrefix("::/0"), h1e.ID()))
-	require.NoError(t, h2.AddRoute(netip.MustParsePrefix("::/0"), h2e.ID()))
 	t.Cleanup(n.Close)
 	return &lineTopo{n, h1, r, h2, l1, l2}
 }
@@ -141,6 +145,33 @@ func TestRouterFragmentsAtEgressMTU(t *testing.T) {
 	require.EqualValues(t, 2, lt.right.Stats(AtoB).Fragments, "router fragmented")
 }
 
+func TestRouterRefragmentsFragments(t *testing.T) {
+	// 3000 bytes leave h1 as 1500+1500+68; the router splits each 1500-byte
+	// fragment again for the 1280-byte link, keeping the offsets of the
+	// original datagram.
+	lt := newLine(t, 1, Symmetric("", 1500, Impairments{}), Symmetric("", 1280, Impairments{}))
+	_, got := listen(t, lt.h2, "10.0.2.2:500")
+	var offsets []int
+	lt.right.AddObserver(observerFunc(func(ev *PacketEvent) {
+		if pi, ok := ParsePacket(ev.Packet); ok && ev.Kind == PacketSent {
+			offsets = append(offsets, pi.FragOffset)
+		}
+	}))
+	msg := payload(3000, 9)
+	require.NoError(t, lt.h1.SendUDP(netip.MustParseAddrPort("0.0.0.0:0"), netip.MustParseAddrPort("10.0.2.2:500"), msg))
+	lt.net.Run(time.Second)
+	require.Equal(t, []int{0, 1256, 1480, 2736, 2960}, offsets)
+	require.Len(t, *got, 1)
+	require.Equal(t, msg, (*got)[0].payload)
+
+	// IPv6 routers do not fragment: the router answers Packet Too Big.
+	_, got6 := listen(t, lt.h2, "[fd00:2::2]:500")
+	require.NoError(t, lt.h1.SendUDP(netip.MustParseAddrPort("[::]:0"), netip.MustParseAddrPort("[fd00:2::2]:500"), payload(1600, 1)))
+	lt.net.Run(2 * time.Second)
+	require.Empty(t, *got6)
+	require.EqualValues(t, 1, lt.r.Stack().Stats().IP.Forwarding.PacketTooBig.Value())
+}
+
 func TestRouterDFSendsICMP(t *testing.T) {
 	lt := newLine(t, 1, Symmetric("", 1500, Impairments{}), Symmetric("", 1000, Impairments{}))
 	_, got := listen(t, lt.h2, "10.0.2.2:500")
@@ -193,6 +224,30 @@ func TestReassemblyTimeoutUsesVirtualClock(t *testing.T) {
 	lt.net.Run(31 * time.Second)
 	require.Equal(t, []time.Duration{30 * time.Second}, icmpAt, "reassembly timed out after 30 s of virtual time")
 	require.Zero(t, lt.net.Scheduler().Pending())
+}
+
+func TestIPv6NeedsMTU1280(t *testing.T) {
+	n := NewNetwork(NetworkConfig{})
+	a, _ := n.AddNode(NodeConfig{Name: "a"})
+	b, _ := n.AddNode(NodeConfig{Name: "b"})
+	ae, _ := a.AddNIC("eth0", 0)
+	be, _ := b.AddNIC("eth0", 0)
+	require.NoError(t, ae.AddAddress(netip.MustParsePrefix("fd00::1/64")))
+	_, err := n.Connect(ae, be, Symmetric("small", 1000, Impairments{}))
+	require.ErrorContains(t, err, "carries IPv6")
+	require.Nil(t, ae.Link(), "failed connect leaves no half-attached link")
+	_, err = n.Connect(be, ae, Symmetric("small", 1000, Impairments{}))
+	require.ErrorContains(t, err, "carries IPv6")
+	require.Nil(t, be.Link())
+	_, err = n.Connect(ae, be, Symmetric("ok", 1280, Impairments{}))
+	require.NoError(t, err)
+	ce, _ := a.AddNIC("eth1", 0)
+	de, _ := b.AddNIC("eth1", 0)
+	_, err = n.Connect(ce, de, Symmetric("v4only", 576, Impairments{}))
+	require.NoError(t, err)
+	require.ErrorContains(t, ce.AddAddress(netip.MustParsePrefix("fd01::1/64")), "IPv6 needs an MTU")
+	require.ErrorContains(t, a.AddRoute(netip.MustParsePrefix("::/0"), ce.ID()), "IPv6 needs an MTU")
+	require.NoError(t, ce.AddAddress(netip.MustParsePrefix("10.9.0.1/24")))
 }
 
 func TestSendUDPErrors(t *testing.T) {
