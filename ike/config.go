@@ -1,0 +1,332 @@
+package ike
+
+import (
+	"fmt"
+
+	"github.com/pqlab/pqlab/ike/auth"
+	"net/netip"
+	"time"
+)
+
+// Config is the configuration of one Engine: what it does for every IKE SA
+// it serves, and the peers it knows. TOML fills it (field tags below);
+// zero values take the documented defaults.
+type Config struct {
+	// Retransmit is the request retransmission schedule (RFC 7296 Section 2.1).
+	Retransmit RetransmitConfig `toml:"retransmit"`
+	// Fragmentation configures RFC 7383 IKE fragmentation.
+	Fragmentation FragmentConfig `toml:"fragmentation"`
+	// NATT configures NAT detection and UDP encapsulation (RFC 7296
+	// Section 2.23, RFC 3948).
+	NATT NATTConfig `toml:"nat_traversal"`
+	// CookieThreshold is the number of half-open IKE SAs above which a
+	// responder demands a COOKIE (RFC 7296 Section 2.6); 0 means the
+	// default 30 (strongSwan's cookie_threshold), -1 never.
+	CookieThreshold int `toml:"cookie_threshold"`
+	// HalfOpenTimeout is how long a responder keeps an IKE SA that has not
+	// completed IKE_AUTH (default 30 s, strongSwan's half_open_timeout).
+	HalfOpenTimeout Duration `toml:"half_open_timeout"`
+	// MaxHalfOpen drops new IKE_SA_INIT requests while this many responder
+	// SAs are half open; 0 means no limit.
+	MaxHalfOpen int `toml:"max_half_open"`
+	// NonceSize is the length of the nonces this engine sends (default 32).
+	NonceSize int `toml:"nonce_size"`
+	// Peers are the connections this engine can initiate or accept.
+	Peers []PeerConfig `toml:"peer"`
+
+	// LogCryptoOps records every cryptographic operation for
+	// Engine.PollCryptoOps (per-SA counts are kept regardless).
+	LogCryptoOps bool `toml:"-"`
+	// KEMethod, when set, replaces suite.MethodByID for the key exchange
+	// methods the engine runs (replay tests inject recorded values here).
+	KEMethod KEMethodFunc `toml:"-"`
+}
+
+// FragmentPolicy says when an IKE message is sent as RFC 7383 fragments.
+type FragmentPolicy uint8
+
+// Fragmentation policies.
+const (
+	// FragmentWhenLarger fragments every message carrying SK that does not
+	// fit the fragment size (strongSwan, FortiOS).
+	FragmentWhenLarger FragmentPolicy = iota
+	// FragmentOnRetransmit sends a message whole the first time and in
+	// fragments when it is retransmitted (libreswan).
+	FragmentOnRetransmit
+	// FragmentNever neither announces IKEV2_FRAGMENTATION_SUPPORTED nor
+	// fragments (Cisco's default).
+	FragmentNever
+)
+
+var fragmentPolicyNames = [...]string{"when_larger", "on_retransmit", "never"}
+
+// String returns the TOML name of the policy.
+func (p FragmentPolicy) String() string {
+	if int(p) < len(fragmentPolicyNames) {
+		return fragmentPolicyNames[p]
+	}
+	return fmt.Sprintf("FragmentPolicy(%d)", uint8(p))
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (p *FragmentPolicy) UnmarshalText(b []byte) error {
+	for i, n := range fragmentPolicyNames {
+		if n == string(b) {
+			*p = FragmentPolicy(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("ike: unknown fragmentation policy %q (want when_larger, on_retransmit or never)", b)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p FragmentPolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// FragmentConfig configures RFC 7383 fragmentation.
+//
+// Size counts the whole IP datagram that carries a fragment, as strongSwan's
+// fragment_size does: the IP header (20 octets for IPv4, 40 for IPv6), the
+// UDP header (8), the non-ESP marker on port 4500 (4), the IKE header (28),
+// the SKF header (8), IV, encrypted inner payloads with padding and Pad
+// Length, and ICV. With 1280 over IPv4 and port 4500 a fragment's UDP payload
+// is at most 1252 octets, and with AES-GCM it carries up to 1187 octets of
+// inner payloads (1280-20-8-4-28-8-8-16-1).
+type FragmentConfig struct {
+	Policy FragmentPolicy `toml:"policy"`
+	// Size is the largest IP datagram to send (default 1280). Messages that
+	// are not fragmented (IKE_SA_INIT) may exceed it.
+	Size int `toml:"size"`
+	// SizeIPv6 replaces Size towards IPv6 peers (0: Size).
+	SizeIPv6 int `toml:"size_ipv6"`
+	// Counts says what Size measures: the whole IP datagram (default, as
+	// strongSwan and libreswan) or only the UDP payload.
+	Counts FragmentCounts `toml:"counts"`
+	// MaxFragments and MaxReassembledSize bound reassembly (defaults
+	// DefaultMaxFragments and DefaultMaxReassembledSize).
+	MaxFragments       int `toml:"max_fragments"`
+	MaxReassembledSize int `toml:"max_reassembled_size"`
+}
+
+// FragmentCounts says what a fragment size measures.
+type FragmentCounts uint8
+
+// Fragment size measures.
+const (
+	CountIP  FragmentCounts = iota // IP header + UDP header + UDP payload
+	CountUDP                       // the UDP payload (non-ESP marker included)
+)
+
+// String returns the TOML name.
+func (c FragmentCounts) String() string {
+	switch c {
+	case CountIP:
+		return "ip"
+	case CountUDP:
+		return "udp"
+	}
+	return fmt.Sprintf("FragmentCounts(%d)", uint8(c))
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (c *FragmentCounts) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "ip":
+		*c = CountIP
+	case "udp":
+		*c = CountUDP
+	default:
+		return fmt.Errorf("ike: unknown fragment size measure %q (want ip or udp)", b)
+	}
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (c FragmentCounts) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// Fragment size bounds.
+const (
+	DefaultFragmentSize = 1280
+	// MinFragmentSize is the smallest Size accepted: RFC 7383 Section 2.5.1
+	// recommends 576 for IPv4; below it little room is left for content.
+	MinFragmentSize = 256
+	MaxFragmentSize = 65535
+)
+
+// NATTConfig configures NAT traversal (RFC 7296 Section 2.23).
+type NATTConfig struct {
+	// Port is the NAT-T port (default 4500). Datagrams received on or sent
+	// from this local port carry the 4-octet non-ESP marker.
+	Port uint16 `toml:"port"`
+	// Disable suppresses the NAT_DETECTION notifies.
+	Disable bool `toml:"disable"`
+	// ForceEncap makes the peer believe there is a NAT by sending a random
+	// NAT_DETECTION_SOURCE_IP hash, forcing UDP encapsulation (strongSwan's
+	// encap=yes).
+	ForceEncap bool `toml:"force_encap"`
+	// FloatAlways moves the initiator to the NAT-T port after IKE_SA_INIT
+	// even without a NAT, as strongSwan does with MOBIKE.
+	FloatAlways bool `toml:"float_always"`
+	// PortSwitch is the exchange in which the initiator moves to the NAT-T
+	// port: the first IKE_INTERMEDIATE (default, RFC 9242 Section 3) or
+	// IKE_AUTH.
+	PortSwitch PortSwitch `toml:"port_switch"`
+	// Keepalive is the interval of NAT keepalives (RFC 3948 Section 2.3)
+	// sent by the side behind a NAT; 0 disables them.
+	Keepalive Duration `toml:"keepalive"`
+}
+
+// PortSwitch is the exchange in which the initiator moves to the NAT-T port.
+type PortSwitch uint8
+
+// Port switch points.
+const (
+	SwitchAtIntermediate PortSwitch = iota
+	SwitchAtAuth
+)
+
+// String returns the TOML name.
+func (p PortSwitch) String() string {
+	switch p {
+	case SwitchAtIntermediate:
+		return "intermediate"
+	case SwitchAtAuth:
+		return "auth"
+	}
+	return fmt.Sprintf("PortSwitch(%d)", uint8(p))
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (p *PortSwitch) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "intermediate":
+		*p = SwitchAtIntermediate
+	case "auth":
+		*p = SwitchAtAuth
+	default:
+		return fmt.Errorf("ike: unknown port switch %q (want intermediate or auth)", b)
+	}
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p PortSwitch) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// Defaults.
+const (
+	DefaultNATTPort        = 4500
+	DefaultIKEPort         = 500
+	DefaultCookieThreshold = 30
+	DefaultHalfOpenTimeout = 30 * time.Second
+	DefaultNonceSize       = 32
+)
+
+// PeerConfig is one connection: who the peer is, how each side
+// authenticates, which proposals to offer or accept, and the Child SAs.
+type PeerConfig struct {
+	// Name identifies the connection in events and metrics.
+	Name string `toml:"name"`
+	// Local is the local address and port (usually port 500) the
+	// connection uses; for a responder it may be unset (any).
+	Local netip.AddrPort `toml:"local"`
+	// Remote is the peer's address; a responder accepts any address when it
+	// is unset.
+	Remote netip.AddrPort `toml:"remote"`
+	// LocalID is sent in IDi/IDr; RemoteID is required of the peer (unset:
+	// any identity is accepted once it authenticates).
+	LocalID  Identity `toml:"local_id"`
+	RemoteID Identity `toml:"remote_id"`
+	// Auth is how this side authenticates and verifies the peer.
+	Auth AuthConfig `toml:"auth"`
+	// IKEProposals are IKE proposals in strongSwan syntax, e.g.
+	// "aes256gcm16-prfsha384-x25519-ke1_mlkem768". Default: the first is
+	// "aes256gcm16-prfsha384-x25519-ke1_mlkem768".
+	IKEProposals []string `toml:"ike_proposals"`
+	// IKELifetime governs IKE SA rekeying (RFC 7296 Section 2.8).
+	IKELifetime Lifetime `toml:"ike_lifetime"`
+	// DPDDelay is the interval of liveness checks when no message was
+	// received (RFC 7296 Section 2.4); 0 disables them.
+	DPDDelay Duration `toml:"dpd_delay"`
+	// InitialContact sends INITIAL_CONTACT in IKE_AUTH (RFC 7296 Section 2.4).
+	InitialContact bool `toml:"initial_contact"`
+	// Children are the Child SAs: the first is created in IKE_AUTH, the
+	// others with CREATE_CHILD_SA after the IKE SA is established.
+	Children []ChildConfig `toml:"child"`
+}
+
+// AuthConfig selects the authentication method of a connection.
+type AuthConfig struct {
+	// PSK is the pre-shared key (RFC 7296 Section 2.15) used by both sides
+	// when no Signer is set; with a Signer it is unused.
+	PSK string `toml:"psk"`
+	// Signer, when set, signs this end's AUTH payload and supplies the
+	// certificates for CERT payloads (RFC 7427 digital signatures, see
+	// package auth); the driver builds it from key material.
+	Signer auth.Signer `toml:"-"`
+	// Trust validates the peer's certificate chain and AUTH signature when
+	// the peer authenticates with a certificate.
+	Trust *auth.Pool `toml:"-"`
+}
+
+// ChildConfig is one Child SA of a connection.
+type ChildConfig struct {
+	Name string `toml:"name"`
+	// ESPProposals in strongSwan syntax, e.g. "aes256gcm16" or
+	// "aes256gcm16-x25519-ke1_mlkem768-esn" (key exchanges give PFS in
+	// CREATE_CHILD_SA; they are ignored in IKE_AUTH, RFC 7296 Section 1.2).
+	ESPProposals []string `toml:"esp_proposals"`
+	// LocalTS and RemoteTS are the traffic selectors (RFC 7296 Section 2.9).
+	LocalTS  []TrafficSelector `toml:"local_ts"`
+	RemoteTS []TrafficSelector `toml:"remote_ts"`
+	// Lifetime governs rekeying of the Child SA.
+	Lifetime Lifetime `toml:"lifetime"`
+}
+
+// Lifetime is a soft/hard lifetime pair with jitter, like strongSwan's
+// rekey_time / life_time / rand_time and the byte and packet limits.
+//
+// The SA is rekeyed at Rekey minus a random duration in [0, Jitter) and
+// deleted at Life. Life defaults to 1.1 * Rekey and Jitter to Life - Rekey;
+// a zero Rekey disables time-based rekeying. The byte and packet limits are
+// handed to the data plane, which reports when they are reached
+// (Engine.ChildSALimit).
+type Lifetime struct {
+	Rekey        Duration `toml:"rekey_time"`
+	Life         Duration `toml:"life_time"`
+	Jitter       Duration `toml:"rand_time"`
+	RekeyBytes   uint64   `toml:"rekey_bytes"`
+	LifeBytes    uint64   `toml:"life_bytes"`
+	RekeyPackets uint64   `toml:"rekey_packets"`
+	LifePackets  uint64   `toml:"life_packets"`
+}
+
+// Default lifetimes (strongSwan).
+const (
+	DefaultIKERekey   = 4 * time.Hour
+	DefaultChildRekey = time.Hour
+)
+
+func (l Lifetime) withDefaults(rekey time.Duration) Lifetime {
+	if l.Rekey == 0 && l.Life == 0 {
+		l.Rekey = Duration(rekey)
+	}
+	if l.Life == 0 {
+		l.Life = l.Rekey + l.Rekey/10
+	}
+	if l.Jitter == 0 && l.Life > l.Rekey {
+		l.Jitter = l.Life - l.Rekey
+	}
+	return l
+}
+
+func (l Lifetime) validate(what string) error {
+	if l.Rekey < 0 || l.Life < 0 || l.Jitter < 0 {
+		return fmt.Errorf("ike: %s lifetime: negative duration", what)
+	}
+	if l.Rekey > 0 && l.Life > 0 && l.Life < l.Rekey {
+		return fmt.Errorf("ike: %s lifetime: life_time %v shorter than rekey_time %v", what, l.Life, l.Rekey)
+	}
+	if l.Jitter > l.Rekey && l.Rekey > 0 {
+		return fmt.Errorf("ike: %s lifetime: rand_time %v longer than rekey_time %v", what, l.Jitter, l.Rekey)
+	}
+	return nil
+}

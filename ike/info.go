@@ -1,0 +1,240 @@
+package ike
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/pqlab/pqlab/ike/wire"
+)
+
+// INFORMATIONAL exchanges (RFC 7296 Section 1.4): deletes of IKE and Child
+// SAs, liveness checks (Section 2.4) and error notifies.
+
+// Delete deletes an established IKE SA: an INFORMATIONAL request with a
+// Delete payload is sent, and the SA (with its Child SAs) is removed when
+// the peer answers or the request times out. A half-open SA is removed at
+// once.
+func (e *Engine) Delete(now time.Time, id SAID) error {
+	sa := e.byID[id]
+	if sa == nil {
+		return errNoSA
+	}
+	if sa.state < stEstablished {
+		e.removeSA(now, sa, Reason{Cause: CauseLocalDelete}, false)
+		return nil
+	}
+	e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteIKE(now, sa) })
+	return nil
+}
+
+var errNoSA = errors.New("ike: no such IKE SA")
+
+// whenIdle runs f now if no request is outstanding, or queues it.
+func (e *Engine) whenIdle(now time.Time, sa *ikeSA, f func(time.Time)) {
+	if sa.req == nil && sa.state == stEstablished {
+		f(now)
+	} else {
+		sa.queue = append(sa.queue, f)
+	}
+	if sa.state != stDead {
+		e.schedule(sa)
+	}
+}
+
+func (e *Engine) sendDeleteIKE(now time.Time, sa *ikeSA) {
+	if sa.state != stEstablished {
+		return
+	}
+	if _, err := e.sendRequest(now, sa, reqDelete, wire.ExchangeInformational,
+		[]wire.Payload{&wire.Delete{Protocol: wire.ProtocolIKE}}, nil); err != nil {
+		e.removeSA(now, sa, Reason{Cause: CauseLocalDelete}, true)
+		return
+	}
+	sa.state = stDeleting
+	sa.queue = nil
+}
+
+// DeleteChildSA deletes a Child SA, named by its inbound SPI.
+func (e *Engine) DeleteChildSA(now time.Time, inboundSPI uint32) error {
+	c := e.children[inboundSPI]
+	if c == nil {
+		return childNotFound(inboundSPI)
+	}
+	sa := c.ike
+	e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteChild(now, sa, c) })
+	return nil
+}
+
+func (e *Engine) sendDeleteChild(now time.Time, sa *ikeSA, c *childSA) {
+	if e.children[c.inSPI] != c || sa.state != stEstablished {
+		return
+	}
+	c.state = childDeleting
+	ctx := &childExchange{old: c}
+	if _, err := e.sendRequest(now, sa, reqDeleteChild, wire.ExchangeInformational,
+		[]wire.Payload{&wire.Delete{Protocol: wire.ProtocolESP, SPIs: [][]byte{spiBytes32(c.inSPI)}}}, ctx); err != nil {
+		e.removeChild(now, c, Reason{Cause: CauseLocalDelete}, true)
+	}
+}
+
+// onInformationalRequest answers the peer's INFORMATIONAL request.
+func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
+	if sa.state < stEstablished {
+		// Before IKE_AUTH completed only an error notify makes sense
+		// (an initiator telling us our AUTH failed): answer, then drop
+		// the half-open SA.
+		if n := firstErrorNotify(in.payloads); n != nil && !sa.initiator {
+			e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, nil)
+			e.failSA(now, sa, Reason{Cause: CauseNotifyReceived, Notify: n.NotifyType})
+			return
+		}
+		e.drop(DropUnexpectedExchange)
+		return
+	}
+	var resp []wire.Payload
+	deleteIKE := false
+	var gone []*childSA
+	for _, p := range in.payloads {
+		d, ok := p.(*wire.Delete)
+		if !ok {
+			continue
+		}
+		switch d.Protocol {
+		case wire.ProtocolIKE:
+			deleteIKE = true
+		case wire.ProtocolESP, wire.ProtocolAH:
+			var ours [][]byte
+			for _, spi := range d.SPIs {
+				if len(spi) != 4 {
+					continue
+				}
+				c := sa.childByOutSPI(binary.BigEndian.Uint32(spi))
+				if c == nil {
+					continue
+				}
+				gone = append(gone, c)
+				// RFC 7296 Section 1.4.1: answer with the inbound SPIs of
+				// the deleted pairs, except for SAs we are deleting too.
+				if c.state != childDeleting {
+					ours = append(ours, spiBytes32(c.inSPI))
+				}
+			}
+			if len(ours) > 0 {
+				resp = append(resp, &wire.Delete{Protocol: d.Protocol, SPIs: ours})
+			}
+		}
+	}
+	if deleteIKE {
+		// The response to a Delete of the IKE SA is empty (Section 1.4.1).
+		e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, nil)
+		e.removeSA(now, sa, Reason{Cause: CausePeerDeleted}, true)
+		return
+	}
+	e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, resp)
+	for _, c := range gone {
+		e.removeChild(now, c, Reason{Cause: CausePeerDeleted}, true)
+	}
+	if sa.xchg != nil {
+		e.afterPeerDelete(now, sa, gone)
+	}
+}
+
+// childByOutSPI finds a Child SA of sa by the peer's SPI.
+func (sa *ikeSA) childByOutSPI(spi uint32) *childSA {
+	for _, c := range sa.children {
+		if c.outSPI == spi {
+			return c
+		}
+	}
+	return nil
+}
+
+// onInformationalResponse finishes our INFORMATIONAL request.
+func (e *Engine) onInformationalResponse(now time.Time, sa *ikeSA, r *request, in *inbound) {
+	if r.kind == reqDeleteChild && r.ctx != nil && r.ctx.old != nil {
+		if e.children[r.ctx.old.inSPI] == r.ctx.old {
+			e.removeChild(now, r.ctx.old, Reason{Cause: r.ctx.deleteReason()}, true)
+		}
+	}
+}
+
+// lifetimeTimers runs the lifetime, liveness and keepalive timers.
+func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
+	if !sa.expireAt.IsZero() && !sa.expireAt.After(now) {
+		sa.expireAt = time.Time{}
+		if sa.state == stEstablished && sa.req == nil {
+			e.sendDeleteIKE(now, sa)
+		} else {
+			e.removeSA(now, sa, Reason{Cause: CauseLifetime}, true)
+			return
+		}
+	}
+	if !sa.rekeyAt.IsZero() && !sa.rekeyAt.After(now) {
+		sa.rekeyAt = time.Time{}
+		if sa.state == stEstablished {
+			e.whenIdle(now, sa, func(now time.Time) { e.startIKERekey(now, sa) })
+		}
+	}
+	if !sa.dpdAt.IsZero() && !sa.dpdAt.After(now) {
+		sa.dpdAt = time.Time{}
+		if d := sa.peer.cfg.DPDDelay; d > 0 && sa.state == stEstablished {
+			idle := now.Sub(sa.lastRecv)
+			if idle >= time.Duration(d) && sa.req == nil {
+				e.sendRequest(now, sa, reqInformational, wire.ExchangeInformational, nil, nil)
+				sa.dpdAt = now.Add(time.Duration(d))
+			} else {
+				sa.dpdAt = sa.lastRecv.Add(time.Duration(d))
+				if !sa.dpdAt.After(now) {
+					sa.dpdAt = now.Add(time.Duration(d))
+				}
+			}
+		}
+	}
+	if !sa.keepalive.IsZero() && !sa.keepalive.After(now) {
+		e.send(sa, sa.local, sa.remote, [][]byte{{0xff}}, false)
+		sa.keepalive = now.Add(time.Duration(e.cfg.NATT.Keepalive))
+	}
+	for _, c := range append([]*childSA(nil), sa.children...) {
+		if !c.expireAt.IsZero() && !c.expireAt.After(now) {
+			c.expireAt = time.Time{}
+			e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteChild(now, sa, c) })
+			continue
+		}
+		if !c.rekeyAt.IsZero() && !c.rekeyAt.After(now) {
+			c.rekeyAt = time.Time{}
+			if c.state == childInstalled {
+				e.whenIdle(now, sa, func(now time.Time) { e.startChildRekey(now, sa, c) })
+			}
+		}
+	}
+}
+
+// ChildSALimit reports that the data plane reached a byte, packet or
+// sequence-number limit of the Child SA with the given SPI (inbound: the
+// SPI this end chose; otherwise the peer's). A soft limit starts a rekey,
+// a hard one deletes the Child SA.
+func (e *Engine) ChildSALimit(now time.Time, spi uint32, inbound, hard bool) error {
+	c := e.children[spi]
+	if !inbound {
+		c = nil
+		for _, sa := range e.sas {
+			if c = sa.childByOutSPI(spi); c != nil {
+				break
+			}
+		}
+	}
+	if c == nil {
+		return childNotFound(spi)
+	}
+	sa := c.ike
+	if hard {
+		e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteChild(now, sa, c) })
+		return nil
+	}
+	if c.state == childInstalled {
+		c.rekeyAt = time.Time{}
+		e.whenIdle(now, sa, func(now time.Time) { e.startChildRekey(now, sa, c) })
+	}
+	return nil
+}

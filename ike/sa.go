@@ -1,0 +1,236 @@
+package ike
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/pqlab/pqlab/ike/suite"
+	"github.com/pqlab/pqlab/ike/wire"
+)
+
+// saState is the state of an IKE SA.
+type saState uint8
+
+const (
+	stInitSent     saState = iota // initiator: IKE_SA_INIT request outstanding
+	stInitDone                    // responder: IKE_SA_INIT answered, IKE_INTERMEDIATE/IKE_AUTH expected
+	stIntermediate                // initiator: an IKE_INTERMEDIATE request outstanding
+	stAuthSent                    // initiator: IKE_AUTH request outstanding
+	stEstablished                 // IKE_AUTH done
+	stDeleting                    // we sent a Delete for the IKE SA (or it was rekeyed and awaits deletion)
+	stDead                        // removed
+)
+
+// ikeSA is one IKE SA. Fields needed only during the handshake live in hs,
+// which is released once IKE_AUTH completes, so that an established SA stays
+// small.
+type ikeSA struct {
+	id        SAID
+	initiator bool
+	state     saState
+	// peerFrag: the peer sent IKEV2_FRAGMENTATION_SUPPORTED (and we support
+	// it), so SK messages may be sent and received as SKF fragments.
+	peerFrag bool
+	// natLocal/natRemote: NAT detected in front of us / the peer; encap
+	// says whether ESP is UDP-encapsulated.
+	natLocal, natRemote, encap bool
+
+	spiI, spiR    uint64
+	peer          *peerEntry
+	local, remote netip.AddrPort
+
+	suite  suite.Suite
+	prf    *suite.PRF
+	skd    []byte
+	skOut  *suite.SK
+	skIn   *suite.SK
+	rekeys uint16 // simultaneous rekey bookkeeping (see rekey.go)
+
+	nextReqMID uint32 // message ID of our next request
+	recvMID    uint32 // message ID of the peer's next request
+	req        *request
+	queue      []func(now time.Time)
+	resp       cachedResponse
+	reasm      reassembly
+
+	peerID   Identity // authenticated identity of the peer
+	hs       *handshake
+	children []*childSA
+	xchg     *childExchange // CREATE_CHILD_SA / IKE_FOLLOWUP_KE in progress as responder
+
+	lastRecv  time.Time // last authenticated message from the peer
+	halfOpen  time.Time // responder: deadline to reach stEstablished
+	rekeyAt   time.Time // soft lifetime
+	expireAt  time.Time // hard lifetime
+	dpdAt     time.Time // next liveness check
+	keepalive time.Time // next NAT keepalive
+	deadline  time.Time
+	heapIdx   int
+
+	metrics Metrics
+}
+
+// request is our outstanding request and what is needed to resend it.
+type request struct {
+	mid    uint32
+	exch   wire.ExchangeType
+	kind   reqKind
+	dgrams [][]byte
+	frag   bool // dgrams are fragments
+	// plain and hdr rebuild the message as fragments when the policy is to
+	// fragment on retransmission.
+	hdr      wire.Header
+	first    wire.PayloadType
+	plain    []byte
+	sent     int // transmissions so far
+	deadline time.Time
+	// ctx is the state of a CREATE_CHILD_SA / IKE_FOLLOWUP_KE exchange.
+	ctx *childExchange
+}
+
+type reqKind uint8
+
+const (
+	reqInit reqKind = iota
+	reqIntermediate
+	reqAuth
+	reqCreateChild
+	reqFollowupKE
+	reqDelete
+	reqDeleteChild
+	reqInformational // liveness check or other INFORMATIONAL
+	reqAuthFailedNotify
+)
+
+// cachedResponse is the last response sent, resent when the request is
+// retransmitted (RFC 7296 Section 2.1).
+type cachedResponse struct {
+	valid  bool
+	mid    uint32
+	dgrams [][]byte
+	frag   bool
+	local  netip.AddrPort
+	remote netip.AddrPort
+	// plain/hdr allow re-fragmenting with FragmentOnRetransmit.
+	hdr   wire.Header
+	first wire.PayloadType
+	plain []byte
+	sk    *suite.SK
+}
+
+// handshake holds what IKE_SA_INIT, IKE_INTERMEDIATE and IKE_AUTH need.
+type handshake struct {
+	ni, nr []byte
+	// initRemote is the address the IKE_SA_INIT request came from (the
+	// responder's retransmission index key).
+	initRemote netip.AddrPort
+	// initReq and initResp are the IKE_SA_INIT messages as sent (AUTH
+	// signs them, RFC 7296 Section 2.15). For an initiator initReq is the
+	// last one sent (with cookie or corrected KE).
+	initReq, initResp []byte
+	cookie            []byte
+	retries           int // IKE_SA_INIT retries after COOKIE / INVALID_KE_PAYLOAD
+
+	// kes lists the key exchange methods in order: KE, then ADDKEs.
+	kes   []uint16
+	round int // index in kes of the key exchange in progress
+	// keState is the initiator's pending key exchange.
+	keState  suite.InitiatorState
+	keMethod uint16
+	keData   []byte // our KE data of the exchange in progress
+	keys     *suite.IKEKeys
+
+	intAuthI, intAuthR []byte
+	intermediates      int
+
+	peerIntermediate bool
+	peerHashes       []wire.HashAlgorithm
+	peerNATSrc       [][]byte
+	peerNATDst       []byte
+
+	// The first Child SA (IKE_AUTH).
+	child    *childEntry
+	childSPI uint32
+	tsi, tsr []TrafficSelector // what the initiator proposed
+}
+
+// childSA is an installed Child SA, without its keys (the event carried
+// them to the data plane).
+type childSA struct {
+	ike       *ikeSA
+	cfg       *ChildConfig
+	name      string
+	inSPI     uint32
+	outSPI    uint32
+	suite     suite.Suite
+	localTS   []TrafficSelector
+	remoteTS  []TrafficSelector
+	initiator bool
+	state     childState
+	rekeyAt   time.Time
+	expireAt  time.Time
+	// Lifetime as handed to the data plane.
+	life ChildLifetime
+}
+
+type childState uint8
+
+const (
+	childInstalled childState = iota
+	childRekeying             // a rekey is in progress
+	childRekeyed              // replaced; awaiting delete
+	childDeleting             // we sent a Delete
+)
+
+// localSPI returns this end's IKE SPI.
+func (sa *ikeSA) localSPI() uint64 {
+	if sa.initiator {
+		return sa.spiI
+	}
+	return sa.spiR
+}
+
+// header returns the IKE header of a message this end sends.
+func (sa *ikeSA) header(exch wire.ExchangeType, mid uint32, response bool) wire.Header {
+	h := wire.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: exch, MessageID: mid}
+	if sa.initiator {
+		h.Flags |= wire.FlagInitiator
+	}
+	if response {
+		h.Flags |= wire.FlagResponse
+	}
+	return h
+}
+
+// nextDeadline returns the earliest timer of the SA, or zero.
+func (sa *ikeSA) nextDeadline() time.Time {
+	var d time.Time
+	min := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	if sa.req != nil {
+		min(sa.req.deadline)
+	}
+	min(sa.halfOpen)
+	min(sa.rekeyAt)
+	min(sa.expireAt)
+	min(sa.dpdAt)
+	min(sa.keepalive)
+	for _, c := range sa.children {
+		min(c.rekeyAt)
+		min(c.expireAt)
+	}
+	return d
+}
+
+// event returns an event about sa with its identifying fields filled in.
+func (sa *ikeSA) event(kind EventKind, now time.Time) Event {
+	ev := Event{Kind: kind, Time: now, SA: sa.id, Initiator: sa.initiator, SPIi: sa.spiI, SPIr: sa.spiR,
+		Local: sa.local, Remote: sa.remote, Suite: sa.suite}
+	if sa.peer != nil {
+		ev.Peer = sa.peer.cfg.Name
+	}
+	return ev
+}
