@@ -37,6 +37,22 @@ const (
 	KeyUsageDecipherOnly
 )
 
+// String lists the usages by their RFC 5280 names, "|"-separated.
+func (ku KeyUsage) String() string {
+	names := []string{"digitalSignature", "contentCommitment", "keyEncipherment", "dataEncipherment",
+		"keyAgreement", "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly"}
+	var out []string
+	for i, n := range names {
+		if ku&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, "|")
+}
+
 // Extension OIDs (RFC 5280 Section 4.2.1).
 var (
 	oidSubjectKeyID     = encasn1.ObjectIdentifier{2, 5, 29, 14}
