@@ -250,8 +250,13 @@ func (s *OutboundSet) SAs() []*OutboundSA { return slices.Clone(s.load()) }
 // Select returns the preferred live SA whose selectors cover the flow, or
 // nil (RFC 4301 Section 5.1: the SPD-S cache lookup).
 func (s *OutboundSet) Select(f *Flow) *OutboundSA {
+	ff := flowOf(f)
+	return s.selectFlow(&ff)
+}
+
+func (s *OutboundSet) selectFlow(f *flow) *OutboundSA {
 	for _, sa := range s.load() {
-		if !sa.life.hard() && sa.Matches(f) {
+		if !sa.life.hard() && matchFlow(f, sa.local, sa.remote) {
 			return sa
 		}
 	}
@@ -262,11 +267,11 @@ func (s *OutboundSet) Select(f *Flow) *OutboundSA {
 // in tunnel mode, appending the ESP packet to dst. Packets no SA covers
 // are counted as DropNoSA on the DB.
 func (s *OutboundSet) SealTunnel(dst, inner []byte) ([]byte, *OutboundSA, error) {
-	f, err := ParseFlow(inner)
-	if err != nil {
+	var f flow
+	if err := parseFlow(inner, &f); err != nil {
 		return dst, nil, s.db.ctr.drop(DropMalformed)
 	}
-	sa := s.Select(&f)
+	sa := s.selectFlow(&f)
 	if sa == nil {
 		return dst, nil, s.db.ctr.drop(DropNoSA)
 	}

@@ -121,7 +121,7 @@ func sealPlain(sa *OutboundSA, seq uint64, pt []byte) []byte {
 	copy(out[hdr:], pt)
 	ct := out[hdr : hdr+len(pt)]
 	if t.aead != nil {
-		var sc aeadScratch
+		sc := scratchBuf{b: make([]byte, scratchSize)}
 		nonce, aad := sc.nonceAAD(&t.salt, out[HeaderSize:hdr], sa.cfg.SPI, seq, sa.cfg.Suite.ESN)
 		t.aead.Seal(ct[:0], nonce, ct, aad)
 		return out
@@ -130,4 +130,19 @@ func sealPlain(sa *OutboundSA, seq uint64, pt []byte) []byte {
 	t.cbc.CryptBlocks(ct, ct)
 	copy(out[hdr+len(pt):], t.icv(out[:hdr+len(pt)], seq, sa.cfg.Suite.ESN))
 	return out
+}
+
+// setTop moves an inbound SA's window as if seq had been received.
+func setTop(sa *InboundSA, seq uint64) {
+	sa.mu.Lock()
+	sa.replay.Update(seq)
+	sa.top.Store(sa.replay.top)
+	sa.mu.Unlock()
+}
+
+// selMatches matches one selector against a flow's destination side.
+func selMatches(s Selector, F *Flow) bool {
+	c := compile([]Selector{s})[0]
+	f := flowOf(F)
+	return c.match(&f, f.dst, f.dport)
 }

@@ -106,10 +106,13 @@ func (e Event) String() string {
 		" SPI " + strconv.FormatUint(uint64(e.SPI), 16)
 }
 
-// Sequence-number thresholds: soft when one eighth of the space is left.
+// Last usable outbound sequence numbers. RFC 4303 Section 3.3.3 and RFC
+// 4304 Section 2 forbid cycling; with ESN pqlab stops 2^32 short of 2^64 so
+// that its 64-bit counter can never wrap, even under concurrent refused
+// attempts. The soft event fires when one eighth of the space is left.
 const (
-	maxSeq32 = 1<<32 - 1
-	maxSeq64 = 1<<64 - 1
+	MaxSeq32  = 1<<32 - 1
+	MaxSeqESN = 1<<64 - 1<<32
 )
 
 func seqSoft(max uint64) uint64 { return max - max/8 }

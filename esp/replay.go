@@ -69,9 +69,12 @@ func (w *ReplayWindow) Top() uint64 { return w.top }
 // window straddles two subspaces, values at or above the bottom belong to
 // the earlier subspace.
 func (w *ReplayWindow) Infer(seqLo uint32) uint64 {
-	W := uint32(w.Size())
-	tl := uint32(w.top)
-	th := uint32(w.top >> 32)
+	return inferSeq(w.top, uint32(w.Size()), seqLo)
+}
+
+func inferSeq(top uint64, W uint32, seqLo uint32) uint64 {
+	tl := uint32(top)
+	th := uint32(top >> 32)
 	bl := tl - W + 1 // bottom of the window, mod 2^32
 	if tl >= W-1 {   // Case A: window within one subspace
 		if seqLo >= bl {

@@ -142,7 +142,7 @@ func TestESNRolloverThroughSAs(t *testing.T) {
 		out, in := newPair(t, s, 20)
 		start := uint64(1<<32 - 40)
 		out.seq.Store(start)
-		in.replay.Update(start)
+		setTop(in, start)
 		inner := ipPacket(a1, a2, ProtoUDP, 1, 2, 80)
 		var pkts [][]byte
 		for range 80 {

@@ -190,12 +190,10 @@ type transform struct {
 	aead cipher.AEAD
 	salt [SaltSize]byte
 
-	// Nonce and AAD scratch. Slices handed to the cipher.AEAD interface
-	// escape, so a stack array would cost an allocation per packet; the
-	// SA's own scratch is taken with a try-lock and a pool serves the
-	// concurrent callers that find it busy.
-	busy    atomic.Bool
-	scratch aeadScratch
+	// Nonce and AAD scratch for callers whose buffers lack spare
+	// capacity (see scratch).
+	busy atomic.Bool
+	own  aeadScratch
 
 	// AES-CBC + HMAC: stateful, guarded by the owning SA's cryptoMu.
 	block cipher.Block
@@ -205,41 +203,64 @@ type transform struct {
 	hi    [4]byte
 }
 
-type aeadScratch struct {
-	nonce [nonceSize]byte
-	aad   [12]byte
-}
+const scratchSize = nonceSize + 12
+
+type aeadScratch [scratchSize]byte
 
 var scratchPool = sync.Pool{New: func() any { return new(aeadScratch) }}
 
-func (t *transform) getScratch() *aeadScratch {
-	if t.busy.CompareAndSwap(false, true) {
-		return &t.scratch
-	}
-	return scratchPool.Get().(*aeadScratch)
+type scratchKind uint8
+
+const (
+	scratchSpare scratchKind = iota
+	scratchOwn
+	scratchPooled
+)
+
+// scratchBuf holds the AEAD nonce and additional data during one call.
+// Slices handed to the cipher.AEAD interface escape to the heap, so a stack
+// array would cost an allocation per packet. The scratch comes from the
+// caller's spare buffer capacity when there is room (append-style APIs may
+// write there), else from the transform's own buffer (try-lock), else from
+// a pool.
+type scratchBuf struct {
+	b    []byte
+	kind scratchKind
 }
 
-func (t *transform) putScratch(s *aeadScratch) {
-	if s == &t.scratch {
-		t.busy.Store(false)
-		return
+func (t *transform) scratch(spare []byte) scratchBuf {
+	if len(spare) >= scratchSize {
+		return scratchBuf{spare[:scratchSize], scratchSpare}
 	}
-	scratchPool.Put(s)
+	if t.busy.CompareAndSwap(false, true) {
+		return scratchBuf{t.own[:], scratchOwn}
+	}
+	return scratchBuf{scratchPool.Get().(*aeadScratch)[:], scratchPooled}
+}
+
+func (t *transform) release(s scratchBuf) {
+	switch s.kind {
+	case scratchOwn:
+		t.busy.Store(false)
+	case scratchPooled:
+		scratchPool.Put((*aeadScratch)(s.b))
+	}
 }
 
 // nonceAAD fills the scratch with salt|IV and the additional data: SPI
 // and sequence number, with the high-order 32 bits in between when ESN is
 // on (RFC 4106 Sections 4 and 5, RFC 7634 Section 2.1).
-func (sc *aeadScratch) nonceAAD(salt *[SaltSize]byte, iv []byte, spi uint32, seq uint64, esn bool) (nonce, aad []byte) {
-	copy(sc.nonce[:SaltSize], salt[:])
-	copy(sc.nonce[SaltSize:], iv)
-	binary.BigEndian.PutUint32(sc.aad[0:4], spi)
+func (s scratchBuf) nonceAAD(salt *[SaltSize]byte, iv []byte, spi uint32, seq uint64, esn bool) (nonce, aad []byte) {
+	nonce, aad = s.b[:nonceSize], s.b[nonceSize:scratchSize]
+	copy(nonce[:SaltSize], salt[:])
+	copy(nonce[SaltSize:], iv)
+	binary.BigEndian.PutUint32(aad[0:4], spi)
 	if esn {
-		binary.BigEndian.PutUint64(sc.aad[4:12], seq)
-		return sc.nonce[:], sc.aad[:12]
+		binary.BigEndian.PutUint64(aad[4:12], seq)
+		return nonce, aad[:12]
 	}
-	binary.BigEndian.PutUint32(sc.aad[4:8], uint32(seq))
-	return sc.nonce[:], sc.aad[:8]
+	binary.BigEndian.PutUint32(aad[4:8], uint32(seq))
+	return nonce, aad[:8]
 }
 
 type ivSetter interface{ SetIV([]byte) }

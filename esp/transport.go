@@ -1,17 +1,12 @@
 package esp
 
-import (
-	"encoding/binary"
-	"errors"
-)
+import "encoding/binary"
 
 // Transport mode (RFC 4303 Section 3.1.1): ESP goes between the IP header
 // and the upper-layer protocol. pqlab supports IPv4 with any options and
 // IPv6 without extension headers in front of ESP, over raw IP. ESP in UDP
 // in transport mode (RFC 3948 Section 3.1.2, with its checksum fix-ups
 // after NAT) is not implemented.
-
-var errNotTransport = errors.New("esp: SA is not in transport mode")
 
 // SealTransport appends to dst the IP packet pkt with its payload protected
 // by ESP: the IP header is kept, its protocol becomes 50 and its length and
@@ -22,53 +17,50 @@ func (sa *OutboundSA) SealTransport(dst, pkt []byte) ([]byte, error) {
 	if sa.cfg.Mode != ModeTransport {
 		return dst, errNotTransport
 	}
-	f, err := ParseFlow(pkt)
-	if err != nil {
-		return dst, sa.ctr.drop(DropMalformed)
+	var f flow
+	if err := parseFlow(pkt, &f); err != nil {
+		return dst, sa.drops.drop(DropMalformed)
 	}
-	pkt = pkt[:f.Len]
+	pkt = pkt[:f.length]
 	var hl int
 	var proto uint8
-	if f.Src.Is4() {
-		hl = int(pkt[0]&0x0f) * 4
-		if binary.BigEndian.Uint16(pkt[6:8])&0x3fff != 0 {
-			return dst, sa.ctr.drop(DropMalformed)
+	if !f.v6 {
+		if f.fragmented {
+			return dst, sa.drops.drop(DropMalformed)
 		}
+		hl = int(pkt[0]&0x0f) * 4
 		proto = pkt[9]
 	} else {
 		hl = ipv6HeaderSize
 		proto = pkt[6]
 		switch proto {
 		case ProtoHopByHop, ProtoRouting, ProtoFragment, ProtoDestOpts:
-			return dst, sa.ctr.drop(DropNextHeader)
+			return dst, sa.drops.drop(DropNextHeader)
 		}
 	}
-	if !sa.Matches(&f) {
-		return dst, sa.ctr.drop(DropSelector)
+	if !matchFlow(&f, sa.local, sa.remote) {
+		return dst, sa.drops.drop(DropSelector)
 	}
 	payload := pkt[hl:]
 	limit := 0xffff
-	if !f.Src.Is4() {
+	if f.v6 {
 		limit += ipv6HeaderSize // the IPv6 length field excludes the fixed header
 	}
 	if hl+sa.SealedLen(len(payload)) > limit {
-		return dst, sa.ctr.drop(DropTooBig)
-	}
-	if sa.life.hard() {
-		return dst, sa.ctr.drop(sa.refusal())
+		return dst, sa.drops.drop(DropTooBig)
 	}
 	seq, err := sa.nextSeq()
 	if err != nil {
-		return dst, sa.ctr.drop(err.(DropReason))
+		return dst, sa.drops.drop(err.(DropReason))
 	}
 	withHdr := append(dst, pkt[:hl]...)
 	out, err := sa.seal(withHdr, seq, nil, proto, payload, 0, -1)
 	if err != nil {
+		sa.wasted.Add(1)
 		return dst, err
 	}
-	h := out[len(dst):]
-	setTransportHeader(h, hl, ProtoESP)
-	sa.count(len(payload))
+	setTransportHeader(out[len(dst):], hl, ProtoESP)
+	sa.account(seq, len(payload))
 	return out, nil
 }
 
@@ -95,51 +87,53 @@ func (sa *InboundSA) OpenTransport(dst, pkt []byte) ([]byte, error) {
 		return dst, errNotTransport
 	}
 	if len(pkt) < 1 {
-		return dst, sa.ctr.drop(DropMalformed)
+		return dst, sa.drops.drop(DropMalformed)
 	}
 	var hl, tot int
 	switch pkt[0] >> 4 {
 	case 4:
 		if len(pkt) < ipv4HeaderSize {
-			return dst, sa.ctr.drop(DropMalformed)
+			return dst, sa.drops.drop(DropMalformed)
 		}
 		hl = int(pkt[0]&0x0f) * 4
 		tot = int(binary.BigEndian.Uint16(pkt[2:4]))
 		if hl < ipv4HeaderSize || tot < hl || tot > len(pkt) {
-			return dst, sa.ctr.drop(DropMalformed)
+			return dst, sa.drops.drop(DropMalformed)
 		}
 		if pkt[9] != ProtoESP {
-			return dst, sa.ctr.drop(DropNextHeader)
+			return dst, sa.drops.drop(DropNextHeader)
 		}
 	case 6:
 		if len(pkt) < ipv6HeaderSize {
-			return dst, sa.ctr.drop(DropMalformed)
+			return dst, sa.drops.drop(DropMalformed)
 		}
 		hl = ipv6HeaderSize
 		tot = hl + int(binary.BigEndian.Uint16(pkt[4:6]))
 		if tot > len(pkt) {
-			return dst, sa.ctr.drop(DropMalformed)
+			return dst, sa.drops.drop(DropMalformed)
 		}
 		if pkt[6] != ProtoESP {
-			return dst, sa.ctr.drop(DropNextHeader)
+			return dst, sa.drops.drop(DropNextHeader)
 		}
 	default:
-		return dst, sa.ctr.drop(DropMalformed)
+		return dst, sa.drops.drop(DropMalformed)
 	}
 	withHdr := append(dst, pkt[:hl]...)
-	out, nh, err := sa.open(withHdr, pkt[hl:tot], false)
+	out, nh, seq, err := sa.open(withHdr, pkt[hl:tot], false)
 	if err != nil {
 		return dst, err
 	}
 	h := out[len(dst):]
 	setTransportHeader(h, hl, nh)
-	f, err := ParseFlow(h)
-	if err != nil {
-		return dst, sa.ctr.drop(DropMalformed)
+	var f flow
+	if err := parseFlow(h, &f); err != nil {
+		return dst, sa.drops.drop(DropMalformed)
 	}
-	if !sa.Matches(&f) {
-		return dst, sa.ctr.drop(DropSelector)
+	if !matchFlow(&f, sa.remote, sa.local) {
+		return dst, sa.drops.drop(DropSelector)
 	}
-	sa.count(len(h) - hl)
+	if err := sa.commit(seq, len(h)-hl, true); err != nil {
+		return dst, err
+	}
 	return out, nil
 }

@@ -1,0 +1,285 @@
+package esp
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// OutboundSA seals packets for one outbound SA. It is safe for concurrent
+// use: the sequence number is taken with one atomic add, and the AEAD
+// transforms are stateless.
+type OutboundSA struct {
+	cfg           SAConfig
+	t             *transform
+	local, remote []csel
+	maxSeq, soft  uint64
+	life          lifetimeState
+
+	seq    atomic.Uint64 // last sequence number handed out (may pass maxSeq on refusal)
+	bytes  atomic.Uint64
+	wasted atomic.Uint64 // sequence numbers taken by packets that then failed
+	drops  counters
+
+	cryptoMu sync.Mutex // AES-CBC state (IV setter, HMAC)
+}
+
+// NewOutboundSA keys an outbound SA. The SA is not part of any DB, so its
+// lifetime events are not reported (Expired still reflects them).
+func NewOutboundSA(cfg SAConfig) (*OutboundSA, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if !cfg.Suite.AEAD() && cfg.Rand == nil {
+		return nil, errors.New("esp: AES-CBC needs SAConfig.Rand for IVs")
+	}
+	t, err := newTransform(cfg.Suite, cfg.Keys, true)
+	if err != nil {
+		return nil, err
+	}
+	sa := &OutboundSA{cfg: cfg.clone(), t: t, maxSeq: MaxSeq32,
+		local: compile(cfg.Local), remote: compile(cfg.Remote)}
+	if cfg.Suite.ESN {
+		sa.maxSeq = MaxSeqESN
+	}
+	sa.soft = seqSoft(sa.maxSeq)
+	sa.life = lifetimeState{limits: cfg.Lifetime, dir: Outbound, spi: cfg.SPI, ifID: cfg.IfID}
+	return sa, nil
+}
+
+// SPI returns the SPI the SA writes into its packets.
+func (sa *OutboundSA) SPI() uint32 { return sa.cfg.SPI }
+
+// IfID returns the tunnel interface the SA belongs to.
+func (sa *OutboundSA) IfID() uint32 { return sa.cfg.IfID }
+
+// Path returns the SA's outer addressing.
+func (sa *OutboundSA) Path() Path { return sa.cfg.Path }
+
+// Suite returns the SA's transforms.
+func (sa *OutboundSA) Suite() Suite { return sa.cfg.Suite }
+
+// Mode returns the SA's mode.
+func (sa *OutboundSA) Mode() Mode { return sa.cfg.Mode }
+
+// Selectors returns copies of the SA's local and remote traffic selectors.
+func (sa *OutboundSA) Selectors() (local, remote []Selector) {
+	return slices.Clone(sa.cfg.Local), slices.Clone(sa.cfg.Remote)
+}
+
+// Seq returns the last sequence number used (0 before the first packet).
+func (sa *OutboundSA) Seq() uint64 { return min(sa.seq.Load(), sa.maxSeq) }
+
+// Expired reports whether the SA passed a hard limit.
+func (sa *OutboundSA) Expired() bool { return sa.life.hard() }
+
+// Counters returns a snapshot of the SA's counters.
+func (sa *OutboundSA) Counters() Counters {
+	c := Counters{PacketsOut: sa.Seq() - sa.wasted.Load(), BytesOut: sa.bytes.Load()}
+	sa.drops.snapshotDrops(&c)
+	return c
+}
+
+// HeaderLen returns the octets in front of the payload: SPI, sequence
+// number and IV. A caller that writes its payload at
+// dst[len(dst)+HeaderLen():] saves Seal the copy.
+func (sa *OutboundSA) HeaderLen() int { return HeaderSize + sa.t.ivLen }
+
+// SealedLen returns the length of the ESP packet Seal produces for a
+// payload of n octets.
+func (sa *OutboundSA) SealedLen(n int) int { return sa.sealedLen(n, 0) }
+
+// TunnelLen returns the length of the ESP packet SealTunnel produces for
+// an inner packet of n octets (TFC padding included).
+func (sa *OutboundSA) TunnelLen(n int) int {
+	return sa.sealedLen(n, max(0, sa.cfg.TFCPadTo-n))
+}
+
+func (sa *OutboundSA) sealedLen(n, tfc int) int {
+	pt := n + tfc + TrailerSize
+	pt += (sa.t.align - pt%sa.t.align) % sa.t.align
+	return HeaderSize + sa.t.ivLen + pt + sa.t.icvLen
+}
+
+// Matches reports whether a flow lies within the SA's selectors in the
+// outbound direction (source in Local, destination in Remote).
+func (sa *OutboundSA) Matches(f *Flow) bool {
+	ff := flowOf(f)
+	return matchFlow(&ff, sa.local, sa.remote)
+}
+
+// nextSeq reserves the next sequence number, refusing to cycle (RFC 4303
+// Section 3.3.3, RFC 4304 Section 2). The counter is a uint64 that stops
+// well short of 2^64, so concurrent refused attempts cannot wrap it.
+func (sa *OutboundSA) nextSeq() (uint64, error) {
+	if sa.life.hard() {
+		return 0, sa.refusal()
+	}
+	seq := sa.seq.Add(1)
+	if seq >= sa.soft {
+		if seq > sa.maxSeq {
+			sa.life.fire(EventSoft, LimitSequence)
+			sa.life.fire(EventHard, LimitSequence)
+			return 0, DropSeqExhausted
+		}
+		sa.life.fire(EventSoft, LimitSequence)
+		if seq == sa.maxSeq {
+			sa.life.fire(EventHard, LimitSequence)
+		}
+	}
+	return seq, nil
+}
+
+// refusal is the drop reason of an SA past a hard limit.
+func (sa *OutboundSA) refusal() DropReason {
+	if sa.seq.Load() >= sa.maxSeq {
+		return DropSeqExhausted
+	}
+	return DropExpired
+}
+
+// Seal appends to dst an ESP packet (RFC 4303 Section 2) carrying payload
+// with the given Next Header value, and returns the extended slice. It takes
+// the next sequence number; it fails with DropSeqExhausted once the space is
+// used up and with DropExpired after a hard lifetime. If dst has enough
+// spare capacity nothing is allocated; payload may already sit at
+// dst[len(dst)+HeaderLen():]. Seal may use spare capacity beyond the
+// returned packet as scratch space.
+func (sa *OutboundSA) Seal(dst []byte, nextHeader uint8, payload []byte) ([]byte, error) {
+	seq, err := sa.nextSeq()
+	if err != nil {
+		return dst, sa.drops.drop(err.(DropReason))
+	}
+	out, err := sa.seal(dst, seq, nil, nextHeader, payload, 0, -1)
+	if err != nil {
+		sa.wasted.Add(1)
+		return dst, err
+	}
+	sa.account(seq, len(payload))
+	return out, nil
+}
+
+func (sa *OutboundSA) account(seq uint64, n int) {
+	b := sa.bytes.Add(uint64(n))
+	sa.life.account(seq, b)
+}
+
+// SealTunnel appends to dst the tunnel-mode ESP packet for an inner IPv4
+// or IPv6 packet, after checking the inner packet against the SA's
+// selectors (RFC 4301 Section 5.1). TFC padding is added if configured
+// (RFC 4303 Section 2.7). Buffers behave as in Seal.
+func (sa *OutboundSA) SealTunnel(dst, inner []byte) ([]byte, error) {
+	var f flow
+	if err := parseFlow(inner, &f); err != nil {
+		return dst, sa.drops.drop(DropMalformed)
+	}
+	return sa.sealTunnelFlow(dst, inner, &f)
+}
+
+func (sa *OutboundSA) sealTunnelFlow(dst, inner []byte, f *flow) ([]byte, error) {
+	if sa.cfg.Mode != ModeTunnel {
+		return dst, errNotTunnel
+	}
+	if !matchFlow(f, sa.local, sa.remote) {
+		return dst, sa.drops.drop(DropSelector)
+	}
+	inner = inner[:f.length]
+	nh := ProtoIPIP
+	if f.v6 {
+		nh = ProtoIPv6
+	}
+	seq, err := sa.nextSeq()
+	if err != nil {
+		return dst, sa.drops.drop(err.(DropReason))
+	}
+	tfc := 0
+	if sa.cfg.TFCPadTo > len(inner) {
+		tfc = sa.cfg.TFCPadTo - len(inner)
+	}
+	out, err := sa.seal(dst, seq, nil, nh, inner, tfc, -1)
+	if err != nil {
+		sa.wasted.Add(1)
+		return dst, err
+	}
+	sa.account(seq, len(inner))
+	return out, nil
+}
+
+var (
+	errNotTunnel    = errors.New("esp: SA is not in tunnel mode")
+	errNotTransport = errors.New("esp: SA is not in transport mode")
+)
+
+// seal builds the packet. iv overrides the IV (nil: the sequence number
+// for AEAD transforms, Rand for AES-CBC); padLen < 0 means minimal padding.
+func (sa *OutboundSA) seal(dst []byte, seq uint64, iv []byte, nh uint8, payload []byte, tfc, padLen int) ([]byte, error) {
+	t := sa.t
+	hdr := HeaderSize + t.ivLen
+	ptLen := len(payload) + tfc
+	minPad := (t.align - (ptLen+TrailerSize)%t.align) % t.align
+	if padLen < 0 {
+		padLen = minPad
+	}
+	if padLen > MaxPadding || padLen < minPad || (padLen-minPad)%t.align != 0 {
+		return dst, sa.drops.drop(DropTooBig)
+	}
+	ctLen := ptLen + padLen + TrailerSize
+	ret, out := sliceForAppend(dst, hdr+ctLen+t.icvLen)
+
+	binary.BigEndian.PutUint32(out[0:4], sa.cfg.SPI)
+	binary.BigEndian.PutUint32(out[4:8], uint32(seq))
+	ivb := out[HeaderSize:hdr]
+	switch {
+	case iv != nil:
+		copy(ivb, iv)
+	case t.aead != nil:
+		// RFC 4106 Section 3.1 and RFC 7634 Section 2: a counter is a
+		// fine IV; the 64-bit sequence number never repeats within an SA.
+		binary.BigEndian.PutUint64(ivb, seq)
+	default:
+		if _, err := io.ReadFull(sa.cfg.Rand, ivb); err != nil {
+			return dst, errors.New("esp: reading CBC IV: " + err.Error())
+		}
+	}
+	pt := out[hdr : hdr+ctLen]
+	if len(payload) > 0 && unsafe.SliceData(payload) != unsafe.SliceData(pt) {
+		copy(pt, payload)
+	}
+	clear(pt[len(payload):ptLen])
+	for i := 0; i < padLen; i++ {
+		pt[ptLen+i] = byte(i + 1) // RFC 4303 Section 2.4 default padding
+	}
+	pt[ctLen-2] = byte(padLen)
+	pt[ctLen-1] = nh
+
+	if t.aead != nil {
+		sc := t.scratch(ret[len(ret):cap(ret)])
+		nonce, aad := sc.nonceAAD(&t.salt, ivb, sa.cfg.SPI, seq, sa.cfg.Suite.ESN)
+		t.aead.Seal(pt[:0], nonce, pt, aad)
+		t.release(sc)
+		return ret, nil
+	}
+	sa.cryptoMu.Lock()
+	t.setIV(ivb, true)
+	t.cbc.CryptBlocks(pt, pt)
+	copy(out[hdr+ctLen:], t.icv(out[:hdr+ctLen], seq, sa.cfg.Suite.ESN))
+	sa.cryptoMu.Unlock()
+	return ret, nil
+}
+
+// icv computes the truncated HMAC over header, IV and ciphertext, with the
+// high-order sequence bits appended when ESN is on (RFC 4303 Section
+// 3.3.2.1). The result aliases t.sum; the caller holds cryptoMu.
+func (t *transform) icv(b []byte, seq uint64, esn bool) []byte {
+	t.mac.Reset()
+	t.mac.Write(b)
+	if esn {
+		binary.BigEndian.PutUint32(t.hi[:], uint32(seq>>32))
+		t.mac.Write(t.hi[:])
+	}
+	return t.mac.Sum(t.sum[:0])[:t.icvLen]
+}
