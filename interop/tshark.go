@@ -1,0 +1,272 @@
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Capture timeouts.
+const (
+	captureStartTimeout = 10 * time.Second
+	captureStopTimeout  = 5 * time.Second
+	// captureDrain is how long Stop lets dumpcap read before signalling it. libpcap on Linux
+	// hands packets over in TPACKET_V3 blocks retired by a timeout (dumpcap asks for 250 ms) and a
+	// block not yet retired when the capture stops is lost: without the wait, the last packets
+	// of a test (rekeys, deletes) were missing from the file.
+	captureDrain = 600 * time.Millisecond
+	analyzeTimeout      = 30 * time.Second
+)
+
+// Capture is a running tshark writing one interface of a namespace to a pcapng file.
+type Capture struct {
+	Path string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	errb bytes.Buffer
+}
+
+// StartCapture starts tshark on interface iface inside ns, writing to path, and returns once
+// tshark reports that it is capturing, so no packet sent afterwards is missed.
+func StartCapture(ctx context.Context, ns *Netns, iface, path string) (*Capture, error) {
+	c := &Capture{Path: path, done: make(chan struct{})}
+	c.cmd = exec.Command("ip", "netns", "exec", ns.Name, "tshark", "-n", "-q", "-i", iface, "-w", path)
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	pr, pw := io.Pipe()
+	c.cmd.Stderr = pw
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("interop: start tshark: %w", err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		pw.Close()
+		close(c.done)
+	}()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		signalled := false
+		for sc.Scan() {
+			c.errb.WriteString(sc.Text() + "\n")
+			if !signalled && strings.Contains(sc.Text(), "Capturing on") {
+				signalled = true
+				close(ready)
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	t := time.NewTimer(captureStartTimeout)
+	defer t.Stop()
+	select {
+	case <-ready:
+		return c, nil
+	case <-c.done:
+		return nil, fmt.Errorf("interop: tshark exited: %v", c.err)
+	case <-ctx.Done():
+		c.Stop()
+		return nil, fmt.Errorf("interop: tshark start: %w", ctx.Err())
+	case <-t.C:
+		c.Stop()
+		return nil, errors.New("interop: tshark did not start capturing")
+	}
+}
+
+// Stop ends the capture and waits for it: it lets dumpcap drain the kernel's packet buffer
+// (captureDrain), then sends SIGINT, on which tshark writes out the file. Safe to call twice.
+func (c *Capture) Stop() error {
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
+	time.Sleep(captureDrain)
+	c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.done:
+		return nil
+	case <-time.After(captureStopTimeout):
+		c.cmd.Process.Kill()
+		<-c.done
+		return errors.New("interop: tshark ignored SIGINT and was killed")
+	}
+}
+
+// Frame is one frame of a capture as tshark dissects it.
+type Frame struct {
+	Number    int
+	Protocols string // frame.protocols, e.g. "eth:ethertype:ip:udp:isakmp"
+	SrcPort   int
+	DstPort   int
+	// Exchanges are the IKE exchange types of the frame (isakmp.exchangetype), empty if not IKE.
+	Exchanges []int
+	// ESPSPIs are the ESP SPIs of the frame, empty if not ESP.
+	ESPSPIs []string
+	// Malformed is set when a dissector flagged the frame as malformed.
+	Malformed bool
+	// Expert lists the expert infos of severity warning or error ("severity: message").
+	Expert []string
+}
+
+// CaptureReport is the tshark dissection of a capture file.
+type CaptureReport struct {
+	Frames []Frame
+}
+
+// IKEFrames, ESPFrames count frames with IKE and ESP.
+func (r *CaptureReport) IKEFrames() int {
+	return r.count(func(f Frame) bool { return len(f.Exchanges) > 0 })
+}
+
+// ESPFrames counts frames that carry ESP.
+func (r *CaptureReport) ESPFrames() int {
+	return r.count(func(f Frame) bool { return len(f.ESPSPIs) > 0 })
+}
+
+func (r *CaptureReport) count(pred func(Frame) bool) int {
+	n := 0
+	for _, f := range r.Frames {
+		if pred(f) {
+			n++
+		}
+	}
+	return n
+}
+
+// HasExchange reports whether any frame carries IKE exchange type t.
+func (r *CaptureReport) HasExchange(t int) bool {
+	for _, f := range r.Frames {
+		for _, e := range f.Exchanges {
+			if e == t {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Problems lists every malformed frame and every expert info of severity error, one line each.
+// Warnings are not problems: tshark warns, for example, on IKE exchange types it does not know.
+func (r *CaptureReport) Problems() []string {
+	var out []string
+	for _, f := range r.Frames {
+		if f.Malformed {
+			out = append(out, fmt.Sprintf("frame %d (%s): malformed", f.Number, f.Protocols))
+		}
+		for _, e := range f.Expert {
+			if strings.HasPrefix(e, "error") {
+				out = append(out, fmt.Sprintf("frame %d (%s): %s", f.Number, f.Protocols, e))
+			}
+		}
+	}
+	return out
+}
+
+// tshark expert severities (epan/proto.h PI_WARN, PI_ERROR).
+const (
+	expertWarn  = 0x00600000
+	expertError = 0x00800000
+)
+
+// analyzeFields are the tshark fields read per frame, in column order.
+var analyzeFields = []string{
+	"frame.number", "frame.protocols", "udp.srcport", "udp.dstport",
+	"isakmp.exchangetype", "esp.spi", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message",
+}
+
+// Analyze dissects a capture with tshark, decoding UDP ports 500 and 4500 as IKE / ESP in UDP (the
+// default), and extra tshark options (for example "-o", "uat:ikev2_decryption_table:...") added
+// before the file.
+func Analyze(ctx context.Context, path string, extra ...string) (*CaptureReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, analyzeTimeout)
+	defer cancel()
+	args := []string{"-n", "-r", path, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=|"}
+	for _, f := range analyzeFields {
+		args = append(args, "-e", f)
+	}
+	args = append(args, extra...)
+	cmd := exec.CommandContext(ctx, "tshark", args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("interop: tshark -r %s: %v: %s", path, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return parseFields(stdout.String())
+}
+
+func parseFields(out string) (*CaptureReport, error) {
+	r := &CaptureReport{}
+	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		col := strings.Split(line, "\t")
+		if len(col) != len(analyzeFields) {
+			return nil, fmt.Errorf("interop: tshark line with %d fields, want %d: %q", len(col), len(analyzeFields), line)
+		}
+		f := Frame{
+			Number:    atoi(col[0]),
+			Protocols: col[1],
+			SrcPort:   atoi(firstOf(col[2])),
+			DstPort:   atoi(firstOf(col[3])),
+			Malformed: col[6] != "" || strings.Contains(col[1], "malformed"),
+		}
+		for _, e := range split(col[4]) {
+			n, err := strconv.ParseInt(e, 0, 32)
+			if err != nil {
+				return nil, fmt.Errorf("interop: tshark exchange type %q", e)
+			}
+			f.Exchanges = append(f.Exchanges, int(n))
+		}
+		f.ESPSPIs = split(col[5])
+		sev, msg := split(col[7]), split(col[8])
+		for i, s := range sev {
+			n, err := strconv.ParseInt(s, 0, 64)
+			if err != nil || n < expertWarn {
+				continue
+			}
+			level := "warning"
+			if n >= expertError {
+				level = "error"
+			}
+			m := ""
+			if i < len(msg) {
+				m = msg[i]
+			}
+			f.Expert = append(f.Expert, level+": "+m)
+		}
+		r.Frames = append(r.Frames, f)
+	}
+	return r, nil
+}
+
+func split(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "|")
+}
+
+func firstOf(s string) string {
+	v, _, _ := strings.Cut(s, "|")
+	return v
+}
+
+// TsharkVersion returns the first line of "tshark --version".
+func TsharkVersion(ctx context.Context) (string, error) {
+	out, err := run(ctx, "tshark", "--version")
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := strings.Cut(out, "\n")
+	return line, nil
+}
