@@ -22,8 +22,8 @@ const (
 	// hands packets over in TPACKET_V3 blocks retired by a timeout (dumpcap asks for 250 ms) and a
 	// block not yet retired when the capture stops is lost: without the wait, the last packets
 	// of a test (rekeys, deletes) were missing from the file.
-	captureDrain = 600 * time.Millisecond
-	analyzeTimeout      = 30 * time.Second
+	captureDrain   = 600 * time.Millisecond
+	analyzeTimeout = 30 * time.Second
 )
 
 // Capture is a running tshark writing one interface of a namespace to a pcapng file.
