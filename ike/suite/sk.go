@@ -168,6 +168,10 @@ func (c *SK) SealedLen(n int) int {
 	return c.ivSize + n + c.padLen(n) + 1 + c.icvSize
 }
 
+// Overhead returns the octets that protection adds to n octets of inner
+// payloads: IV, padding, Pad Length and ICV.
+func (c *SK) Overhead(n int) int { return c.SealedLen(n) - n }
+
 // MaxPlaintext returns the largest length of inner payloads whose sealed
 // body fits in sealedLen octets, or -1 if none does. Use it to size
 // fragments (RFC 7383 Section 2.5.1).

@@ -18,7 +18,10 @@ type skSuite struct {
 }
 
 func (s skSuite) String() string {
-	return (&Suite{Protocol: wire.ProtocolESP, Encr: s.encr, EncrKeyBits: s.bits, Integ: s.integ}).String()
+	if s.integ == wire.IntegNone {
+		return encrToken(s.encr, s.bits)
+	}
+	return encrToken(s.encr, s.bits) + "-" + tokenFor(integTokens, s.integ, "integ")
 }
 
 var skSuites = []skSuite{
