@@ -7,10 +7,26 @@
 // computations, negotiated transform sets and a parser for proposals written
 // in strongSwan's syntax.
 //
+// An IKE SA uses it in this order:
+//
+//  1. ParseProposal turns configuration into Proposals; the responder's
+//     Proposal.Select picks a Suite from the initiator's offer, and the
+//     initiator checks the answer with Proposal.Contains.
+//  2. For each of Suite.KeyExchanges, MethodByID gives a Method: the initiator
+//     calls Initiate and later InitiatorState.Complete, the responder
+//     Respond. Errors wrapping ErrInvalidKEData mean the peer's KE data was
+//     bad (INVALID_SYNTAX).
+//  3. Suite.InitialKeys after IKE_SA_INIT, Suite.IntermediateKeys after each
+//     IKE_INTERMEDIATE, Suite.RekeyKeys for an IKE SA rekey; Suite.SKPair
+//     builds the SK protection (SK.Seal, SK.Open) of each stage's keys.
+//  4. IntAuthData and IntAuth chain the IKE_INTERMEDIATE messages;
+//     SignedOctets and PSKAuth make the AUTH payload.
+//  5. Suite.ChildKeys derives a Child SA's KEYMAT and keys.
+//
 // The package performs no I/O and reads neither the clock nor a global
 // random source: every function that needs randomness takes an io.Reader,
-// so a seeded reader makes a run reproducible byte for byte.
-//
-// Byte strings on the wire (public values, ciphertexts, shared secrets) are
-// always exact-length []byte, never big.Int.
+// so a seeded reader makes a run reproducible byte for byte. Byte strings on
+// the wire (public values, ciphertexts, shared secrets) are always
+// exact-length []byte, never big.Int. Op names the kinds of cryptographic
+// operations, so that an engine can report them to a CPU cost model.
 package suite

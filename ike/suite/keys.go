@@ -92,6 +92,9 @@ func (s *Suite) IntermediateKeys(prev *IKEKeys, skN, ni, nr, spiI, spiR []byte) 
 	if err != nil {
 		return nil, err
 	}
+	if prev == nil {
+		return nil, errors.New("suite: IntermediateKeys needs the previous stage's keys")
+	}
 	return s.expand(prf, prf.Sum(prev.D, skN, ni, nr), ni, nr, spiI, spiR)
 }
 
@@ -110,6 +113,9 @@ func (s *Suite) RekeyKeys(oldPRF *PRF, oldSKd []byte, secrets [][]byte, ni, nr, 
 	}
 	if len(secrets) == 0 {
 		return nil, errors.New("suite: an IKE SA rekey needs a key exchange")
+	}
+	if oldPRF == nil {
+		return nil, errors.New("suite: RekeyKeys needs the old IKE SA's PRF")
 	}
 	return s.expand(prf, oldPRF.Sum(oldSKd, rekeyInput(secrets, ni, nr)), ni, nr, spiI, spiR)
 }
@@ -135,6 +141,9 @@ func rekeyInput(secrets [][]byte, ni, nr []byte) []byte {
 // KEYMAT is split, initiator-to-responder first, into encryption key then
 // integrity key for each direction.
 func (s *Suite) ChildKeys(prf *PRF, skd []byte, secrets [][]byte, ni, nr []byte) (*ChildKeys, error) {
+	if prf == nil {
+		return nil, errors.New("suite: ChildKeys needs the IKE SA's PRF")
+	}
 	l, err := s.KeyLengths()
 	if err != nil {
 		return nil, err
