@@ -99,11 +99,11 @@ func mustID(s string) ike.Identity {
 }
 
 type pairSetup struct {
-	ini, resp   ike.PeerConfig
-	iCfg, rCfg  ike.Config
-	seed        uint64
-	link        harness.Link
-	nat         *harness.NAT
+	ini, resp  ike.PeerConfig
+	iCfg, rCfg ike.Config
+	seed       uint64
+	link       harness.Link
+	nat        *harness.NAT
 }
 
 // runPair runs one handshake and returns both endpoints and the harness.
