@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,14 +119,21 @@ func (t *CostTable) WriteTOML(w io.Writer) error {
 }
 
 func formatNs(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f.0", math.Round(v))
-	case v >= 1:
-		return fmt.Sprintf("%.2f", v)
-	default:
-		return fmt.Sprintf("%.4f", v)
+	f := strconv.FormatFloat(v, 'f', -1, 64)
+	if !strings.ContainsAny(f, ".eE") {
+		f += ".0"
 	}
+	return f
+}
+
+// roundSignificant rounds v to four significant digits: calibrated costs are
+// not more precise than that.
+func roundSignificant(v float64) float64 {
+	if v == 0 {
+		return 0
+	}
+	scale := math.Pow(10, 3-math.Floor(math.Log10(math.Abs(v))))
+	return math.Round(v*scale) / scale
 }
 
 // CalibrationOp is an operation to measure: Fn performs Units units of it
@@ -179,7 +187,7 @@ func Calibrate(name string, ops []CalibrationOp, opts CalibrateOptions) (*CostTa
 			per = append(per, float64(el.Nanoseconds())/float64(n*op.Units))
 		}
 		sort.Float64s(per)
-		t.Set(op.Name, per[len(per)/2])
+		t.Set(op.Name, roundSignificant(per[len(per)/2]))
 	}
 	return t, t.Validate()
 }
