@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/pqlab/pqlab/ike/wire"
@@ -106,5 +107,67 @@ func rekeyAndCheck(t *testing.T, ctx context.Context, s *strongSwanPair, c *Char
 		}); err != nil {
 			t.Fatalf("rekey ike=%q child=%q: %v", ike, child, err)
 		}
+	}
+}
+
+// TestStrongSwanToStrongSwanProposals runs the fixture with certificate authentication and other
+// proposals, one tunnel each: it proves that proposals, key types and charon settings reach charon
+// as parameters. The padded-certificate case forces IKE fragmentation (RFC 7383) of IKE_AUTH.
+func TestStrongSwanToStrongSwanProposals(t *testing.T) {
+	cases := []struct {
+		name string
+		spec tunnelSpec
+		// wantIKE and wantESP are charon's names of the negotiated algorithms (no key size for
+		// ChaCha20-Poly1305, no integrity algorithm with AEADs).
+		wantIKE, wantESP string
+		// wantFragments expects IKE_AUTH in more than one datagram per direction.
+		wantFragments bool
+	}{
+		{name: "ECDSA-P256/ecp256/aes128-sha256",
+			wantIKE: "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256", wantESP: "AES_CBC-128/HMAC_SHA2_256_128", spec: tunnelSpec{
+				Proposals: "aes128-sha256-ecp256", ESPProposals: "aes128-sha256", Auth: KeyECDSAP256}},
+		{name: "Ed25519/modp2048/chacha20poly1305",
+			wantIKE: "CHACHA20_POLY1305-0//PRF_HMAC_SHA2_256/MODP_2048", wantESP: "CHACHA20_POLY1305-0/", spec: tunnelSpec{
+				Proposals: "chacha20poly1305-prfsha256-modp2048", ESPProposals: "chacha20poly1305-modp2048", Auth: KeyEd25519}},
+		{name: "ECDSA-P384/ecp384/fragmented", wantFragments: true,
+			wantIKE: "AES_GCM_16-256//PRF_HMAC_SHA2_384/ECP_384", wantESP: "AES_GCM_16-256/", spec: tunnelSpec{
+				Proposals: "aes256gcm16-prfsha384-ecp384", ESPProposals: "aes256gcm16", Auth: KeyECDSAP384,
+				CertPadding: 40, Settings: map[string]string{"fragment_size": "576"},
+				Tweak: func(_ peer, c *Conn) { c.Fragmentation = "yes" }}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStrongSwanPair(t, tc.spec)
+			ctx := testContext(t)
+			if err := s.CB.Initiate(ctx, "", childName); err != nil { // B initiates this time
+				t.Fatal(err)
+			}
+			saA, saB := s.established(t, ctx)
+			if saA.Initiator || !saB.Initiator {
+				t.Errorf("initiator flags A=%v B=%v, want B", saA.Initiator, saB.Initiator)
+			}
+			for _, sa := range []IKESA{saA, saB} {
+				ike := fmt.Sprintf("%s-%d/%s/%s/%s", sa.EncrAlg, sa.EncrKeysize, sa.IntegAlg, sa.PRFAlg, sa.DHGroup)
+				ch := sa.Children[0]
+				esp := fmt.Sprintf("%s-%d/%s", ch.EncrAlg, ch.EncrKeysize, ch.IntegAlg)
+				if ike != tc.wantIKE || esp != tc.wantESP {
+					t.Errorf("negotiated IKE %s ESP %s, want %s and %s", ike, esp, tc.wantIKE, tc.wantESP)
+				}
+			}
+			s.pingBoth(t, ctx, 2, 56)
+			r := checkCapture(t, s.Capture)
+			auth := 0
+			for _, f := range r.Frames {
+				for _, ex := range f.Exchanges {
+					if ex == int(wire.ExchangeIKEAuth) {
+						auth++
+					}
+				}
+			}
+			if frag := auth > 2; frag != tc.wantFragments {
+				t.Errorf("%d IKE_AUTH datagrams: fragmented = %v, want %v", auth, frag, tc.wantFragments)
+			}
+			t.Logf("%d IKE_AUTH datagrams, %d frames", auth, len(r.Frames))
+		})
 	}
 }

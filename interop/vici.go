@@ -181,6 +181,9 @@ func (d *viciDecoder) name() (string, error) {
 	if err != nil || len(d.b) < int(n) {
 		return "", errors.New("interop: vici name truncated")
 	}
+	if n == 0 {
+		return "", errors.New("interop: empty vici name")
+	}
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s, nil
