@@ -207,6 +207,21 @@ func (db *DB) Open(dst, pkt []byte) ([]byte, *InboundSA, error) {
 	return out, sa, err
 }
 
+// OpenIf is Open for a route-based interface: an SA that belongs to
+// another interface is treated like an unknown SPI (DropBadSPI on the DB),
+// before any decryption.
+func (db *DB) OpenIf(dst, pkt []byte, ifID uint32) ([]byte, *InboundSA, error) {
+	sa, err := db.lookupPkt(pkt)
+	if err != nil {
+		return dst, nil, err
+	}
+	if sa.cfg.IfID != ifID {
+		return dst, nil, db.ctr.drop(DropBadSPI)
+	}
+	out, err := sa.OpenTunnel(dst, pkt)
+	return out, sa, err
+}
+
 // OpenInPlace is Open decrypting inside pkt.
 func (db *DB) OpenInPlace(pkt []byte) ([]byte, *InboundSA, error) {
 	sa, err := db.lookupPkt(pkt)

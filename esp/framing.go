@@ -88,17 +88,19 @@ func PeekSPI(pkt []byte) (uint32, bool) {
 // limit 64, IPv4 with DF set and ID 0 as RFC 6864 allows for atomic
 // datagrams).
 func AppendRawESP(dst []byte, src, dstAddr netip.Addr, esp []byte) ([]byte, error) {
-	return appendIPHeader(dst, src, dstAddr, ProtoESP, esp)
+	return appendIPHeader(dst, src, dstAddr, ProtoESP, esp, len(esp))
 }
 
-func appendIPHeader(dst []byte, src, dstAddr netip.Addr, proto uint8, payload []byte) ([]byte, error) {
+// appendIPHeader appends an IP header for a payload of n octets followed
+// by the first octets of that payload, first.
+func appendIPHeader(dst []byte, src, dstAddr netip.Addr, proto uint8, first []byte, n int) ([]byte, error) {
 	switch {
 	case src.Is4() && dstAddr.Is4():
-		tot := ipv4HeaderSize + len(payload)
+		tot := ipv4HeaderSize + n
 		if tot > 0xffff {
 			return dst, DropTooBig
 		}
-		ret, h := sliceForAppend(dst, tot)
+		ret, h := sliceForAppend(dst, ipv4HeaderSize+len(first))
 		h[0] = 0x45
 		h[1] = 0
 		binary.BigEndian.PutUint16(h[2:4], uint16(tot))
@@ -111,24 +113,112 @@ func appendIPHeader(dst []byte, src, dstAddr netip.Addr, proto uint8, payload []
 		copy(h[12:16], s4[:])
 		copy(h[16:20], d4[:])
 		binary.BigEndian.PutUint16(h[10:12], ipv4Checksum(h[:ipv4HeaderSize]))
-		copy(h[ipv4HeaderSize:], payload)
+		copy(h[ipv4HeaderSize:], first)
 		return ret, nil
 	case src.Is6() && dstAddr.Is6() && !src.Is4In6() && !dstAddr.Is4In6():
-		if len(payload) > 0xffff {
+		if n > 0xffff {
 			return dst, DropTooBig
 		}
-		ret, h := sliceForAppend(dst, ipv6HeaderSize+len(payload))
+		ret, h := sliceForAppend(dst, ipv6HeaderSize+len(first))
 		h[0], h[1], h[2], h[3] = 0x60, 0, 0, 0
-		binary.BigEndian.PutUint16(h[4:6], uint16(len(payload)))
+		binary.BigEndian.PutUint16(h[4:6], uint16(n))
 		h[6] = proto
 		h[7] = defaultTTL
 		s6, d6 := src.As16(), dstAddr.As16()
 		copy(h[8:24], s6[:])
 		copy(h[24:40], d6[:])
-		copy(h[ipv6HeaderSize:], payload)
+		copy(h[ipv6HeaderSize:], first)
 		return ret, nil
 	}
 	return dst, errors.New("esp: outer addresses must both be IPv4 or both IPv6")
+}
+
+// AppendUDP appends an IPv4 or IPv6 packet carrying payload in UDP from src
+// to dst, for a gateway that writes ESP-in-UDP (RFC 3948 Section 2.1) or
+// keepalives directly to its outer interface. Over IPv4 the UDP checksum is
+// zero, as RFC 3948 Section 2.1 recommends for ESP in UDP; over IPv6 it is
+// computed (RFC 8200 Section 8.1).
+func AppendUDP(dst []byte, src, dstAddr netip.AddrPort, payload []byte) ([]byte, error) {
+	n := UDPHeaderSize + len(payload)
+	if n > 0xffff {
+		return dst, DropTooBig
+	}
+	start := len(dst)
+	var udp [UDPHeaderSize]byte
+	binary.BigEndian.PutUint16(udp[0:2], src.Port())
+	binary.BigEndian.PutUint16(udp[2:4], dstAddr.Port())
+	binary.BigEndian.PutUint16(udp[4:6], uint16(n))
+	out, err := appendIPHeader(dst, src.Addr(), dstAddr.Addr(), ProtoUDP, udp[:], n)
+	if err != nil {
+		return dst, err
+	}
+	out = append(out, payload...)
+	if src.Addr().Is6() {
+		seg := out[start+ipv6HeaderSize:]
+		sum := pseudoSum6(src.Addr(), dstAddr.Addr(), ProtoUDP, n)
+		c := ^fold(sumBytes(sum, seg))
+		if c == 0 {
+			c = 0xffff
+		}
+		binary.BigEndian.PutUint16(seg[6:8], c)
+	}
+	return out, nil
+}
+
+func pseudoSum6(src, dst netip.Addr, proto uint8, n int) uint32 {
+	s, d := src.As16(), dst.As16()
+	sum := sumBytes(0, s[:])
+	sum = sumBytes(sum, d[:])
+	return sum + uint32(n>>16) + uint32(n&0xffff) + uint32(proto)
+}
+
+func sumBytes(sum uint32, b []byte) uint32 {
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	return sum
+}
+
+func fold(sum uint32) uint16 {
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return uint16(sum)
+}
+
+// ParseUDP returns the addresses and payload of an IPv4 or IPv6 (without
+// extension headers) UDP packet. Checksums are not verified.
+func ParseUDP(pkt []byte) (src, dst netip.AddrPort, payload []byte, err error) {
+	var f flow
+	if err := parseFlow(pkt, &f); err != nil {
+		return src, dst, nil, err
+	}
+	hl := ipv6HeaderSize
+	if !f.v6 {
+		hl = int(pkt[0]&0x0f) * 4
+		if f.fragmented {
+			return src, dst, nil, DropMalformed
+		}
+	} else if pkt[6] != ProtoUDP {
+		return src, dst, nil, DropNextHeader
+	}
+	if f.proto != ProtoUDP {
+		return src, dst, nil, DropNextHeader
+	}
+	seg := pkt[hl:f.length]
+	if len(seg) < UDPHeaderSize {
+		return src, dst, nil, DropMalformed
+	}
+	ul := int(binary.BigEndian.Uint16(seg[4:6]))
+	if ul < UDPHeaderSize || ul > len(seg) {
+		return src, dst, nil, DropMalformed
+	}
+	src = netip.AddrPortFrom(f.src.addr(f.v6), f.sport)
+	dst = netip.AddrPortFrom(f.dst.addr(f.v6), f.dport)
+	return src, dst, seg[UDPHeaderSize:ul], nil
 }
 
 // ParseRawESP returns the addresses and the ESP packet of an IPv4 or IPv6

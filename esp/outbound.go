@@ -230,6 +230,11 @@ func (sa *OutboundSA) seal(dst []byte, seq uint64, iv []byte, nh uint8, payload 
 	ctLen := ptLen + padLen + TrailerSize
 	ret, out := sliceForAppend(dst, hdr+ctLen+t.icvLen)
 
+	// The payload first: it may overlap the header position.
+	pt := out[hdr : hdr+ctLen]
+	if len(payload) > 0 && unsafe.SliceData(payload) != unsafe.SliceData(pt) {
+		copy(pt, payload)
+	}
 	binary.BigEndian.PutUint32(out[0:4], sa.cfg.SPI)
 	binary.BigEndian.PutUint32(out[4:8], uint32(seq))
 	ivb := out[HeaderSize:hdr]
@@ -244,10 +249,6 @@ func (sa *OutboundSA) seal(dst []byte, seq uint64, iv []byte, nh uint8, payload 
 		if _, err := io.ReadFull(sa.cfg.Rand, ivb); err != nil {
 			return dst, errors.New("esp: reading CBC IV: " + err.Error())
 		}
-	}
-	pt := out[hdr : hdr+ctLen]
-	if len(payload) > 0 && unsafe.SliceData(payload) != unsafe.SliceData(pt) {
-		copy(pt, payload)
 	}
 	clear(pt[len(payload):ptLen])
 	for i := 0; i < padLen; i++ {

@@ -91,6 +91,28 @@ func TestSealZeroCopyPayload(t *testing.T) {
 	}
 }
 
+// TestSealPayloadOverlappingHeader places the payload where a header with
+// a shorter IV would end, so that the header and IV overlap its start.
+func TestSealPayloadOverlappingHeader(t *testing.T) {
+	for _, s := range suites {
+		out, in := newPair(t, s, 2)
+		inner := ipPacket(a1, a2, ProtoUDP, 1, 2, 200)
+		for _, shift := range []int{-8, -1, 1, 8} {
+			buf := make([]byte, 512)
+			at := 24 + shift
+			copy(buf[at:], inner)
+			pkt, err := out.SealTunnel(buf[at-out.HeaderLen()-shift:][:0], buf[at:at+len(inner)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := in.OpenTunnel(nil, pkt)
+			if err != nil || !bytes.Equal(got, inner) {
+				t.Fatalf("%v shift %d: %v", s, shift, err)
+			}
+		}
+	}
+}
+
 func TestTFCPadding(t *testing.T) {
 	for _, s := range []Suite{suites[0], suites[3]} {
 		oc, ic := pairConfig(t, s, 3)
@@ -180,6 +202,36 @@ func TestRawFraming(t *testing.T) {
 	}
 	if _, err := AppendRawESP(nil, a1, b2, esp); err == nil {
 		t.Fatal("mixed families accepted")
+	}
+}
+
+func TestUDPFraming(t *testing.T) {
+	payload := []byte("esp-in-udp payload, odd length")
+	for _, p := range [][2]netip.AddrPort{
+		{netip.MustParseAddrPort("192.0.2.1:4500"), netip.MustParseAddrPort("192.0.2.2:4500")},
+		{netip.MustParseAddrPort("[2001:db8::1]:4500"), netip.MustParseAddrPort("[2001:db8::2]:4500")},
+	} {
+		pkt, err := AppendUDP([]byte{9}, p[0], p[1], payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkt = pkt[1:]
+		s, d, pl, err := ParseUDP(pkt)
+		if err != nil || s != p[0] || d != p[1] || !bytes.Equal(pl, payload) {
+			t.Fatalf("%v %v %q %v", s, d, pl, err)
+		}
+		if p[0].Addr().Is4() {
+			if ipv4Checksum(pkt[:20]) != 0 || binary.BigEndian.Uint16(pkt[26:28]) != 0 {
+				t.Fatal("IPv4 header checksum wrong or UDP checksum not zero")
+			}
+		} else if fold(sumBytes(pseudoSum6(p[0].Addr(), p[1].Addr(), ProtoUDP, len(pkt)-40), pkt[40:])) != 0xffff {
+			t.Fatal("IPv6 UDP checksum wrong")
+		}
+		for i := range len(pkt) {
+			if _, _, _, err := ParseUDP(pkt[:i]); err == nil {
+				t.Fatalf("truncated UDP packet of %d octets parsed", i)
+			}
+		}
 	}
 }
 
