@@ -23,8 +23,9 @@ type Conn struct {
 	Name string
 	// LocalAddrs and RemoteAddrs are the IKE endpoints (local_addrs, remote_addrs).
 	LocalAddrs, RemoteAddrs []string
-	// LocalPort and RemotePort override 500 (local_port, remote_port); a remote port of 4500 makes
-	// charon start on the NAT-T port with the non-ESP marker.
+	// LocalPort and RemotePort override 500 (local_port, remote_port). To start on the NAT-T port
+	// set both to 4500: with only remote_port, charon 5.9.8 sends from port 500 to 4500 without
+	// the non-ESP marker.
 	LocalPort, RemotePort uint16
 	// Proposals are IKE proposals such as "aes256gcm16-prfsha256-x25519".
 	Proposals []string
