@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/hmac"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -141,32 +142,37 @@ func benchRaw(b *testing.B, s Suite, n int, seal bool) {
 	}
 }
 
-// BenchmarkSealParallel seals 1400-octet packets on many SAs at once, one
-// SA per goroutine at a time; run with -cpu 1,2 to see the scaling.
+// BenchmarkSealParallel seals 1400-octet packets on 256 SAs from as many
+// goroutines as GOMAXPROCS allows, for GOMAXPROCS = 1 .. NumCPU, so one run
+// shows how throughput grows with cores.
 func BenchmarkSealParallel(b *testing.B) {
 	for _, s := range benchSuites[:3] {
-		b.Run(s.String(), func(b *testing.B) {
-			const nSA = 256
-			sas := make([]*OutboundSA, nSA)
-			for i := range sas {
-				sas[i], _ = newPair(b, s, uint64(i))
-			}
-			inner := ipPacket(a1, a2, ProtoUDP, 1, 2, 1400)
-			var next atomic.Uint32
-			b.SetBytes(1400)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				buf := make([]byte, 0, 1600)
-				k := next.Add(1)
-				for pb.Next() {
-					sa := sas[k%nSA]
-					k += 7
-					if _, err := sa.SealTunnel(buf, inner); err != nil {
-						b.Error(err)
-						return
-					}
+		for procs := 1; procs <= runtime.NumCPU(); procs++ {
+			b.Run(fmt.Sprintf("%v/procs=%d", s, procs), func(b *testing.B) {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				const nSA = 256
+				sas := make([]*OutboundSA, nSA)
+				for i := range sas {
+					sas[i], _ = newPair(b, s, uint64(i))
 				}
+				inner := ipPacket(a1, a2, ProtoUDP, 1, 2, 1400)
+				var next atomic.Uint32
+				b.SetBytes(1400)
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					buf := make([]byte, 0, 1600)
+					k := next.Add(1)
+					for pb.Next() {
+						sa := sas[k%nSA]
+						k += 7
+						if _, err := sa.SealTunnel(buf, inner); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
 			})
-		})
+		}
 	}
 }

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -84,7 +85,9 @@ func TestPingThroughTunnel(t *testing.T) {
 		{"aescbc-outer4", esp.Suite{Encr: wire.EncrAESCBC, KeyBits: 128, Integ: wire.IntegHMACSHA2256128}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
 			tp := newTopo(t, topoOpts{suite: c.suite, outer6: c.outer6})
+			defer noLeak(t, before)
 			defer tp.close()
 			for _, dst := range []string{"10.2.0.2", "fd00:2::2"} {
 				for _, n := range []int{56, 1200} {
@@ -161,4 +164,16 @@ func TestDeliverBadPackets(t *testing.T) {
 	if st := g.tun.Stats(); st.RxDrops != 1 {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// noLeak waits briefly for the goroutines started since before to end.
+func noLeak(t *testing.T, before int) {
+	t.Helper()
+	for range 100 {
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("goroutines: %d before, %d after", before, runtime.NumGoroutine())
 }
