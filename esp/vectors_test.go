@@ -237,3 +237,40 @@ func TestStrongSwanVectors(t *testing.T) {
 		t.Fatalf("vectors cover CBC %v, GCM-128 %v, GCM-256 %v", sawCBC, sawGCM128, sawGCM256)
 	}
 }
+
+// TestInstallChildFromKEYMAT installs each recorded Child SA on both ends
+// from its KEYMAT alone and opens strongSwan's packets on the receiving end.
+func TestInstallChildFromKEYMAT(t *testing.T) {
+	for name, c := range loadChildren(t) {
+		s := c.suite(t)
+		spiI := binary.BigEndian.Uint32(unhex(t, c.RToI.SPI)) // the initiator's inbound SPI
+		spiR := binary.BigEndian.Uint32(unhex(t, c.IToR.SPI))
+		dbs := map[bool]*DB{true: {}, false: {}} // by Initiator
+		for _, ini := range []bool{true, false} {
+			in, out := spiI, spiR
+			if !ini {
+				in, out = spiR, spiI
+			}
+			_, o, err := dbs[ini].InstallChild(testNow, ChildSA{Suite: s, Initiator: ini, InSPI: in, OutSPI: out,
+				KEYMAT: unhex(t, c.KEYMAT), Local: anyV4, Remote: anyV4, Rand: seeded(1)})
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if o.SPI() != out {
+				t.Fatal("outbound SPI")
+			}
+		}
+		for _, p := range c.Packets {
+			recv := dbs[p.Dir == "r->i"] // i->r packets are opened by the responder
+			if _, _, err := recv.Open(nil, unhex(t, p.Hex)); err != nil {
+				t.Fatalf("%s frame %d (%s): %v", name, p.Frame, p.Dir, err)
+			}
+		}
+	}
+	// A failed install leaves nothing behind.
+	var db DB
+	_, _, err := db.InstallChild(testNow, ChildSA{Suite: suites[3], InSPI: 1, OutSPI: 2, KEYMAT: make([]byte, 96)})
+	if err == nil || db.Lookup(1) != nil {
+		t.Fatalf("CBC without Rand: %v", err)
+	}
+}
