@@ -102,20 +102,26 @@ type childResult struct {
 // remote) and one of its ESP proposals. pfs keeps key exchange transforms
 // (CREATE_CHILD_SA).
 func (e *Engine) negotiateChild(sa *ikeSA, pe *peerEntry, sap *wire.SA, tsi, tsr *wire.TS, pfs, transport bool) *childResult {
+	return e.negotiateChildFor(sa, pe, sap, tsi, tsr, pfs, 0, nil)
+}
+
+// negotiateChildFor is negotiateChild with the method of the initiator's KE
+// payload (preferKE, 0 if none) and, for a rekey, the only child
+// configuration to consider.
+func (e *Engine) negotiateChildFor(sa *ikeSA, pe *peerEntry, sap *wire.SA, tsi, tsr *wire.TS, pfs bool, preferKE uint16, only *childEntry) *childResult {
 	fail := func(n wire.NotifyType) *childResult {
 		return &childResult{notify: n, payloads: []wire.Payload{&wire.Notify{NotifyType: n}}}
 	}
 	if tsi == nil || tsr == nil {
 		return fail(wire.NotifyTSUnacceptable)
 	}
-	if transport {
-		// Only tunnel mode is implemented (RFC 7296 Section 1.3.1: the
-		// responder may refuse transport mode by not echoing the notify).
-	}
 	theirI, theirR := tsFromWire(tsi), tsFromWire(tsr)
 	notify := wire.NotifyTSUnacceptable
 	for i := range pe.children {
 		ce := &pe.children[i]
+		if only != nil && ce != only {
+			continue
+		}
 		nl := narrow(theirR, e.localTS(sa, ce))
 		nr := narrow(theirI, e.remoteTS(sa, ce))
 		if len(nl) == 0 || len(nr) == 0 {
@@ -125,7 +131,7 @@ func (e *Engine) negotiateChild(sa *ikeSA, pe *peerEntry, sap *wire.SA, tsi, tsr
 		if !pfs {
 			mine = withoutKE(mine)
 		}
-		s, num, spi, ok := selectProposal(mine, sap.Proposals, wire.ProtocolESP, 0, false)
+		s, num, spi, ok := selectProposal(mine, sap.Proposals, wire.ProtocolESP, preferKE, false)
 		if !ok || len(spi) != 4 {
 			notify = wire.NotifyNoProposalChosen
 			continue

@@ -150,6 +150,9 @@ type entropy interface {
 	ikeSPI() (uint64, error)
 	childSPI() (uint32, error)
 	nonce(n int) ([]byte, error)
+	// link returns the data of an ADDITIONAL_KEY_EXCHANGE notify
+	// (RFC 9370 Section 2.2.4), opaque to the peer.
+	link() ([]byte, error)
 }
 
 type readerEntropy struct{ r io.Reader }
@@ -165,6 +168,11 @@ func (r readerEntropy) childSPI() (uint32, error) {
 	_, err := io.ReadFull(r.r, b[:])
 	return binary.BigEndian.Uint32(b[:]), err
 }
+
+func (r readerEntropy) link() ([]byte, error) { return r.nonce(addKELinkLen) }
+
+// addKELinkLen is the length of the ADDITIONAL_KEY_EXCHANGE data we send.
+const addKELinkLen = 4
 
 func (r readerEntropy) nonce(n int) ([]byte, error) {
 	b := make([]byte, n)

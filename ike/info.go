@@ -71,9 +71,9 @@ func (e *Engine) sendDeleteChild(now time.Time, sa *ikeSA, c *childSA) {
 		return
 	}
 	c.state = childDeleting
-	ctx := &childExchange{old: c}
+	ctx := &childExchange{kind: xDeleteChild, old: c, why: c.why}
 	if _, err := e.sendRequest(now, sa, reqDeleteChild, wire.ExchangeInformational,
-		[]wire.Payload{&wire.Delete{Protocol: wire.ProtocolESP, SPIs: [][]byte{spiBytes32(c.inSPI)}}}, ctx); err != nil {
+		[]wire.Payload{&wire.Delete{Protocol: wire.ProtocolESP, SPISize: 4, SPIs: [][]byte{spiBytes32(c.inSPI)}}}, ctx); err != nil {
 		e.removeChild(now, c, Reason{Cause: CauseLocalDelete}, true)
 	}
 }
@@ -121,19 +121,27 @@ func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
 				}
 			}
 			if len(ours) > 0 {
-				resp = append(resp, &wire.Delete{Protocol: d.Protocol, SPIs: ours})
+				resp = append(resp, &wire.Delete{Protocol: d.Protocol, SPISize: 4, SPIs: ours})
 			}
 		}
 	}
 	if deleteIKE {
 		// The response to a Delete of the IKE SA is empty (Section 1.4.1).
 		e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, nil)
-		e.removeSA(now, sa, Reason{Cause: CausePeerDeleted}, true)
+		why := CausePeerDeleted
+		if sa.rekeyed {
+			why = CauseRekeyed
+		}
+		e.removeSA(now, sa, Reason{Cause: why}, true)
 		return
 	}
 	e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, resp)
 	for _, c := range gone {
-		e.removeChild(now, c, Reason{Cause: CausePeerDeleted}, true)
+		why := CausePeerDeleted
+		if c.state == childRekeyed {
+			why = CauseRekeyed
+		}
+		e.removeChild(now, c, Reason{Cause: why}, true)
 	}
 	if sa.xchg != nil {
 		e.afterPeerDelete(now, sa, gone)
@@ -198,6 +206,7 @@ func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
 	for _, c := range append([]*childSA(nil), sa.children...) {
 		if !c.expireAt.IsZero() && !c.expireAt.After(now) {
 			c.expireAt = time.Time{}
+			c.why = CauseLifetime
 			e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteChild(now, sa, c) })
 			continue
 		}
@@ -229,6 +238,7 @@ func (e *Engine) ChildSALimit(now time.Time, spi uint32, inbound, hard bool) err
 	}
 	sa := c.ike
 	if hard {
+		c.why = CauseLifetime
 		e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteChild(now, sa, c) })
 		return nil
 	}

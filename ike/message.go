@@ -321,7 +321,11 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, local, remote netip.Ad
 	case reqCreateChild, reqFollowupKE:
 		e.onChildResponse(now, sa, r, in)
 	case reqDelete:
-		e.removeSA(now, sa, Reason{Cause: CauseLocalDelete}, true)
+		why := CauseLocalDelete
+		if sa.rekeyed {
+			why = CauseRekeyed
+		}
+		e.removeSA(now, sa, Reason{Cause: why}, true)
 		return
 	case reqDeleteChild, reqInformational:
 		e.onInformationalResponse(now, sa, r, in)
@@ -470,7 +474,18 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 	}
 	delete(e.byID, sa.id)
 	sa.state = stDead
-	sa.req, sa.queue, sa.hs, sa.xchg = nil, nil, nil, nil
+	for _, x := range []*childExchange{sa.xchg, sa.ixchg} {
+		if x != nil {
+			e.release(x)
+		}
+	}
+	if sa.req != nil && sa.req.ctx != nil {
+		e.release(sa.req.ctx)
+	}
+	if sa.hs != nil {
+		e.releaseChildSPI(sa.hs)
+	}
+	sa.req, sa.queue, sa.hs, sa.xchg, sa.ixchg = nil, nil, nil, nil, nil
 	if sa.heapIdx >= 0 {
 		heap.Remove(&e.timers, sa.heapIdx)
 	}

@@ -1,29 +1,850 @@
 package ike
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/pqlab/pqlab/ike/suite"
+	"github.com/pqlab/pqlab/ike/wire"
 )
 
-// childExchange is the state of a CREATE_CHILD_SA exchange (and its
-// IKE_FOLLOWUP_KE rounds) or of a Child SA delete.
+// CREATE_CHILD_SA (RFC 7296 Sections 1.3 and 2.8): new Child SAs, Child SA
+// rekeys and IKE SA rekeys, each optionally followed by IKE_FOLLOWUP_KE
+// exchanges for the additional key exchanges of RFC 9370 Section 2.2.4.
+//
+// Collisions (RFC 7296 Section 2.25, RFC 9370 Section 2.2.3): a request to
+// rekey or create an SA that this end is itself rekeying or deleting is
+// refused with TEMPORARY_FAILURE, except that when both ends rekey the same
+// SA at once the end whose nonce is the higher proceeds and the other yields:
+// it answers the peer's request normally and abandons its own exchange
+// when that is refused. A refused rekey is retried after a random delay.
+
+// Collision retry delay bounds.
+const (
+	retryMin    = 2 * time.Second
+	retryJitter = 8 * time.Second
+)
+
+type xKind uint8
+
+const (
+	xNewChild xKind = iota
+	xRekeyChild
+	xRekeyIKE
+	xDeleteChild
+)
+
+// childExchange is the state of a CREATE_CHILD_SA exchange (with its
+// IKE_FOLLOWUP_KE rounds), or of a Child SA delete.
 type childExchange struct {
-	old *childSA // the Child SA being rekeyed or deleted
+	kind      xKind
+	initiator bool
+	old       *childSA    // Child SA rekeyed or deleted
+	ce        *childEntry // configuration of a new or rekeyed Child SA
+	why       Cause       // why old is deleted
+	suite     suite.Suite
+	ni, nr    []byte
+	kes       []uint16 // key exchange methods: KE, then ADDKEs
+	round     int
+	keMethod  uint16
+	keState   suite.InitiatorState
+	secrets   [][]byte
+	link      []byte
+	retries   int
+
+	inSPI, outSPI     uint32 // Child SA
+	newSPI, peerSPI   uint64 // IKE SA rekey: our and the peer's new SPI
+	localTS, remoteTS []TrafficSelector
+	sentTSi, sentTSr  []TrafficSelector
+	abandoned         bool // yielded to the peer's colliding rekey
 }
 
-func (x *childExchange) deleteReason() Cause { return CauseLocalDelete }
+func (x *childExchange) deleteReason() Cause {
+	if x.why != CauseNone {
+		return x.why
+	}
+	return CauseLocalDelete
+}
 
-func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbound) {}
+// release frees reserved SPIs of an exchange that did not complete.
+func (e *Engine) release(x *childExchange) {
+	if x.inSPI != 0 {
+		if c, ok := e.children[x.inSPI]; ok && c == nil {
+			delete(e.children, x.inSPI)
+		}
+		x.inSPI = 0
+	}
+	if x.newSPI != 0 {
+		if s, ok := e.sas[x.newSPI]; ok && s == nil {
+			delete(e.sas, x.newSPI)
+		}
+		x.newSPI = 0
+	}
+}
 
+// CreateChildSA creates an additional Child SA of an established IKE SA
+// from the ChildConfig named child (RFC 7296 Section 1.3.1).
+func (e *Engine) CreateChildSA(now time.Time, id SAID, child string) error {
+	sa := e.byID[id]
+	if sa == nil || sa.peer == nil {
+		return errNoSA
+	}
+	for i := range sa.peer.children {
+		ce := &sa.peer.children[i]
+		if ce.cfg.Name == child {
+			e.whenIdle(now, sa, func(now time.Time) {
+				e.startExchange(now, sa, &childExchange{kind: xNewChild, initiator: true, ce: ce})
+			})
+			return nil
+		}
+	}
+	return fmt.Errorf("ike: peer %q has no child %q", sa.peer.cfg.Name, child)
+}
+
+// RekeyChildSA rekeys the Child SA with the given inbound SPI (RFC 7296
+// Section 2.8).
+func (e *Engine) RekeyChildSA(now time.Time, inboundSPI uint32) error {
+	c := e.children[inboundSPI]
+	if c == nil {
+		return childNotFound(inboundSPI)
+	}
+	sa := c.ike
+	e.whenIdle(now, sa, func(now time.Time) { e.startChildRekey(now, sa, c) })
+	return nil
+}
+
+// RekeyIKESA rekeys an established IKE SA (RFC 7296 Section 2.18).
+func (e *Engine) RekeyIKESA(now time.Time, id SAID) error {
+	sa := e.byID[id]
+	if sa == nil {
+		return errNoSA
+	}
+	e.whenIdle(now, sa, func(now time.Time) { e.startIKERekey(now, sa) })
+	return nil
+}
+
+func (sa *ikeSA) entryFor(cfg *ChildConfig) *childEntry {
+	for i := range sa.peer.children {
+		if sa.peer.children[i].cfg == cfg {
+			return &sa.peer.children[i]
+		}
+	}
+	return nil
+}
+
+func (e *Engine) startChildRekey(now time.Time, sa *ikeSA, c *childSA) {
+	if c.state != childInstalled || sa.state != stEstablished || e.children[c.inSPI] != c {
+		return
+	}
+	ce := sa.entryFor(c.cfg)
+	if ce == nil {
+		return
+	}
+	c.state = childRekeying
+	e.startExchange(now, sa, &childExchange{kind: xRekeyChild, initiator: true, old: c, ce: ce})
+}
+
+func (e *Engine) startIKERekey(now time.Time, sa *ikeSA) {
+	if sa.state != stEstablished {
+		return
+	}
+	e.startExchange(now, sa, &childExchange{kind: xRekeyIKE, initiator: true})
+}
+
+// childProposals returns the ESP proposals of a CREATE_CHILD_SA for ce.
+func (x *childExchange) proposals(sa *ikeSA) []*suite.Proposal {
+	if x.kind == xRekeyIKE {
+		return sa.peer.ike
+	}
+	return x.ce.esp
+}
+
+// startExchange sends the CREATE_CHILD_SA request of x.
+func (e *Engine) startExchange(now time.Time, sa *ikeSA, x *childExchange) {
+	if sa.state != stEstablished {
+		return
+	}
+	fail := func(err error) {
+		e.release(x)
+		e.exchangeFailed(now, sa, x, Reason{Cause: CauseInternal, Detail: err.Error()})
+	}
+	var err error
+	if x.ni == nil {
+		if x.ni, err = e.newNonce(); err != nil {
+			fail(err)
+			return
+		}
+	}
+	props := x.proposals(sa)
+	var spi []byte
+	switch x.kind {
+	case xRekeyIKE:
+		if x.newSPI == 0 {
+			if x.newSPI, err = e.newIKESPI(); err != nil {
+				fail(err)
+				return
+			}
+			e.sas[x.newSPI] = nil // reserved
+		}
+		spi = binary.BigEndian.AppendUint64(nil, x.newSPI)
+		if x.keMethod == 0 {
+			x.keMethod = sa.suite.KE
+		}
+	default:
+		if x.inSPI == 0 {
+			if x.inSPI, err = e.newChildSPI(); err != nil {
+				fail(err)
+				return
+			}
+			e.children[x.inSPI] = nil // reserved
+		}
+		spi = spiBytes32(x.inSPI)
+		if x.keMethod == 0 && len(props[0].KE) > 0 {
+			x.keMethod = props[0].KE[0]
+		}
+	}
+	var ps []wire.Payload
+	if x.kind == xRekeyChild {
+		ps = append(ps, &wire.Notify{Protocol: wire.ProtocolESP, SPI: spiBytes32(x.old.inSPI), NotifyType: wire.NotifyRekeySA})
+	}
+	sap := &wire.SA{}
+	for i, p := range props {
+		sap.Proposals = append(sap.Proposals, proposalToWire(p, uint8(i+1), spi, true))
+	}
+	ps = append(ps, sap, &wire.Nonce{Data: x.ni})
+	if x.keMethod != wire.KENone {
+		m, err := e.cfg.KEMethod(x.keMethod)
+		if err != nil {
+			fail(err)
+			return
+		}
+		st, data, err := m.Initiate(e.rand)
+		if err != nil {
+			fail(err)
+			return
+		}
+		e.keOps(sa, x.keMethod, suite.KEInitiate)
+		x.keState = st
+		ps = append(ps, &wire.KE{Method: x.keMethod, Data: data})
+	}
+	if x.kind != xRekeyIKE {
+		if x.kind == xRekeyChild {
+			x.sentTSi, x.sentTSr = x.old.localTS, x.old.remoteTS
+		} else {
+			x.sentTSi, x.sentTSr = e.localTS(sa, x.ce), e.remoteTS(sa, x.ce)
+		}
+		ps = append(ps, tsPayload(false, x.sentTSi), tsPayload(true, x.sentTSr))
+	}
+	if _, err := e.sendRequest(now, sa, reqCreateChild, wire.ExchangeCreateChildSA, ps, x); err != nil {
+		fail(err)
+		return
+	}
+	sa.ixchg = x
+}
+
+// exchangeFailed reports a CREATE_CHILD_SA exchange of ours that did not
+// complete and restores what it had locked.
+func (e *Engine) exchangeFailed(now time.Time, sa *ikeSA, x *childExchange, why Reason) {
+	if sa.ixchg == x {
+		sa.ixchg = nil
+	}
+	if x.old != nil && x.old.state == childRekeying {
+		x.old.state = childInstalled
+	}
+	ev := sa.event(EventFailed, now)
+	switch x.kind {
+	case xRekeyIKE:
+		why.Detail = joinDetail("IKE SA rekey", why.Detail)
+	case xRekeyChild:
+		why.Detail = joinDetail("Child SA rekey", why.Detail)
+	default:
+		why.Detail = joinDetail("new Child SA", why.Detail)
+	}
+	ev.Reason = why
+	e.emit(ev)
+}
+
+func joinDetail(a, b string) string {
+	if b == "" {
+		return a
+	}
+	return a + ": " + b
+}
+
+// retryLater re-arms the rekey of x after a random delay.
+func (e *Engine) retryLater(now time.Time, sa *ikeSA, x *childExchange) {
+	if sa.ixchg == x {
+		sa.ixchg = nil
+	}
+	e.release(x)
+	at := now.Add(retryMin + e.jitter(retryJitter))
+	switch x.kind {
+	case xRekeyIKE:
+		sa.rekeyAt = at
+	case xRekeyChild:
+		if x.old.state == childRekeying {
+			x.old.state = childInstalled
+			x.old.rekeyAt = at
+		}
+	default:
+		e.exchangeFailed(now, sa, x, Reason{Cause: CauseNotifyReceived, Notify: wire.NotifyTemporaryFailure})
+	}
+}
+
+// createPayloads collects the payloads of a CREATE_CHILD_SA or
+// IKE_FOLLOWUP_KE message.
+type createPayloads struct {
+	sa       *wire.SA
+	nonce    *wire.Nonce
+	ke       *wire.KE
+	tsi, tsr *wire.TS
+	rekey    *wire.Notify
+	addke    *wire.Notify
+	invKE    *wire.Notify
+	errNote  *wire.Notify
+}
+
+func parseCreatePayloads(ps []wire.Payload) *createPayloads {
+	cp := &createPayloads{}
+	for _, p := range ps {
+		switch p := p.(type) {
+		case *wire.SA:
+			cp.sa = p
+		case *wire.Nonce:
+			cp.nonce = p
+		case *wire.KE:
+			cp.ke = p
+		case *wire.TS:
+			if p.Responder {
+				cp.tsr = p
+			} else {
+				cp.tsi = p
+			}
+		case *wire.Notify:
+			switch {
+			case p.NotifyType == wire.NotifyRekeySA:
+				cp.rekey = p
+			case p.NotifyType == wire.NotifyAdditionalKeyExchange:
+				cp.addke = p
+			case p.NotifyType == wire.NotifyInvalidKEPayload:
+				cp.invKE = p
+			case p.NotifyType.IsError() && cp.errNote == nil:
+				cp.errNote = p
+			}
+		}
+	}
+	return cp
+}
+
+// onChildResponse handles the response to our CREATE_CHILD_SA or
+// IKE_FOLLOWUP_KE request.
+func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbound) {
+	x := r.ctx
+	cp := parseCreatePayloads(in.payloads)
+	if x.abandoned {
+		// We yielded to the peer's rekey of the same SA.
+		if sa.ixchg == x {
+			sa.ixchg = nil
+		}
+		e.release(x)
+		return
+	}
+	if r.kind == reqCreateChild {
+		switch {
+		case cp.invKE != nil && cp.sa == nil:
+			if len(cp.invKE.Data) == 2 && x.retries < maxInitRetries {
+				g := binary.BigEndian.Uint16(cp.invKE.Data)
+				if g != x.keMethod && offersKE(x.proposals(sa), g) {
+					x.retries++
+					x.keMethod = g
+					e.startExchange(now, sa, x)
+					return
+				}
+			}
+			e.release(x)
+			e.exchangeFailed(now, sa, x, Reason{Cause: CauseNotifyReceived, Notify: wire.NotifyInvalidKEPayload})
+			return
+		case cp.errNote != nil && cp.errNote.NotifyType == wire.NotifyTemporaryFailure:
+			e.retryLater(now, sa, x)
+			return
+		case cp.errNote != nil:
+			e.release(x)
+			e.exchangeFailed(now, sa, x, Reason{Cause: CauseNotifyReceived, Notify: cp.errNote.NotifyType})
+			return
+		}
+		if err := e.acceptCreateResponse(sa, x, cp); err != nil {
+			e.release(x)
+			e.exchangeFailed(now, sa, x, Reason{Cause: CauseProtocol, Detail: err.Error()})
+			return
+		}
+	} else {
+		if cp.errNote != nil {
+			e.release(x)
+			e.exchangeFailed(now, sa, x, Reason{Cause: CauseNotifyReceived, Notify: cp.errNote.NotifyType})
+			return
+		}
+		if cp.ke == nil || cp.ke.Method != x.kes[x.round] {
+			e.release(x)
+			e.exchangeFailed(now, sa, x, Reason{Cause: CauseProtocol, Detail: "IKE_FOLLOWUP_KE response without the expected KE"})
+			return
+		}
+		shared, err := x.keState.Complete(cp.ke.Data)
+		e.keOps(sa, cp.ke.Method, suite.KEComplete)
+		if err != nil {
+			// draft-ietf-ipsecme-ikev2-mlkem Section 3: a bad ciphertext in
+			// IKE_FOLLOWUP_KE fails the exchange.
+			e.release(x)
+			e.exchangeFailed(now, sa, x, Reason{Cause: CauseProtocol, Detail: err.Error()})
+			return
+		}
+		x.secrets = append(x.secrets, shared)
+		x.round++
+		x.link = nil
+		if cp.addke != nil {
+			x.link = bytes.Clone(cp.addke.Data)
+		}
+	}
+	if x.round < len(x.kes) {
+		if x.link == nil {
+			e.release(x)
+			e.exchangeFailed(now, sa, x, Reason{Cause: CauseProtocol, Detail: "additional key exchange without ADDITIONAL_KEY_EXCHANGE"})
+			return
+		}
+		e.sendFollowup(now, sa, x)
+		return
+	}
+	e.finishExchange(now, sa, x)
+}
+
+// acceptCreateResponse checks the responder's CREATE_CHILD_SA answer and
+// completes its first key exchange.
+func (e *Engine) acceptCreateResponse(sa *ikeSA, x *childExchange, cp *createPayloads) error {
+	if cp.sa == nil || cp.nonce == nil || len(cp.sa.Proposals) != 1 {
+		return errors.New("CREATE_CHILD_SA response without SA or Nonce")
+	}
+	p := &cp.sa.Proposals[0]
+	s, ok := suiteFromWire(p)
+	if !ok || !containsSuite(x.proposals(sa), &s) {
+		return errors.New("responder chose a proposal we did not offer")
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	x.suite = s
+	x.nr = bytes.Clone(cp.nonce.Data)
+	x.kes = s.KeyExchanges()
+	switch x.kind {
+	case xRekeyIKE:
+		if len(p.SPI) != 8 || s.KE == wire.KENone {
+			return errors.New("IKE SA rekey response without SPI or key exchange")
+		}
+		x.peerSPI = binary.BigEndian.Uint64(p.SPI)
+	default:
+		if len(p.SPI) != 4 {
+			return errors.New("Child SA proposal without a 4-octet SPI")
+		}
+		x.outSPI = binary.BigEndian.Uint32(p.SPI)
+		gotI, gotR := tsFromWire(cp.tsi), tsFromWire(cp.tsr)
+		if !subsetOf(gotI, x.sentTSi) || !subsetOf(gotR, x.sentTSr) {
+			return errors.New("narrowed traffic selectors outside the proposed ones")
+		}
+		x.localTS, x.remoteTS = gotI, gotR
+	}
+	if s.KE != wire.KENone {
+		if s.KE != x.keMethod || cp.ke == nil || cp.ke.Method != s.KE {
+			return errors.New("responder's KE does not match the chosen method")
+		}
+		shared, err := x.keState.Complete(cp.ke.Data)
+		e.keOps(sa, s.KE, suite.KEComplete)
+		if err != nil {
+			return err
+		}
+		x.secrets = append(x.secrets, shared)
+		x.round = 1
+	}
+	x.keState = nil
+	if cp.addke != nil {
+		x.link = bytes.Clone(cp.addke.Data)
+	}
+	return nil
+}
+
+// sendFollowup sends the IKE_FOLLOWUP_KE request of the current round.
+func (e *Engine) sendFollowup(now time.Time, sa *ikeSA, x *childExchange) {
+	id := x.kes[x.round]
+	m, err := e.cfg.KEMethod(id)
+	var st suite.InitiatorState
+	var data []byte
+	if err == nil {
+		st, data, err = m.Initiate(e.rand)
+	}
+	if err != nil {
+		e.release(x)
+		e.exchangeFailed(now, sa, x, Reason{Cause: CauseInternal, Detail: err.Error()})
+		return
+	}
+	e.keOps(sa, id, suite.KEInitiate)
+	x.keState = st
+	ps := []wire.Payload{&wire.KE{Method: id, Data: data}, &wire.Notify{NotifyType: wire.NotifyAdditionalKeyExchange, Data: x.link}}
+	if _, err := e.sendRequest(now, sa, reqFollowupKE, wire.ExchangeIKEFollowupKE, ps, x); err != nil {
+		e.release(x)
+		e.exchangeFailed(now, sa, x, Reason{Cause: CauseInternal, Detail: err.Error()})
+	}
+}
+
+// finishExchange derives the keys of a completed exchange and installs the
+// new Child SA or IKE SA.
+func (e *Engine) finishExchange(now time.Time, sa *ikeSA, x *childExchange) {
+	if sa.ixchg == x {
+		sa.ixchg = nil
+	}
+	if sa.xchg == x {
+		sa.xchg = nil
+	}
+	if x.kind == xRekeyIKE {
+		e.finishIKERekey(now, sa, x)
+		return
+	}
+	ni, nr := x.ni, x.nr
+	if !x.initiator {
+		ni, nr = x.nr, x.ni // x.ni is always ours
+	}
+	k, err := x.suite.ChildKeys(sa.prf, sa.skd, x.secrets, ni, nr)
+	if err != nil {
+		e.release(x)
+		e.exchangeFailed(now, sa, x, Reason{Cause: CauseInternal, Detail: err.Error()})
+		return
+	}
+	e.childKeyOps(sa, &x.suite)
+	in := x.inSPI
+	delete(e.children, in) // the reservation
+	x.inSPI = 0
+	var rekeyOf uint32
+	if x.kind == xRekeyChild {
+		rekeyOf = x.old.inSPI
+		x.old.state = childRekeyed
+	}
+	e.installChild(now, sa, x.ce, x.suite, in, x.outSPI, k, x.localTS, x.remoteTS, x.initiator, rekeyOf)
+	if x.kind == xRekeyChild && x.initiator {
+		// The initiator of the rekey deletes the old Child SA (RFC 7296
+		// Section 2.8).
+		old := x.old
+		old.why = CauseRekeyed
+		e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteChild(now, sa, old) })
+	}
+}
+
+// finishIKERekey creates the new IKE SA and moves the Child SAs to it
+// (RFC 7296 Section 2.18).
+func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
+	ni, nr := x.ni, x.nr
+	spiI, spiR := x.newSPI, x.peerSPI
+	if !x.initiator {
+		ni, nr = x.nr, x.ni
+		spiI, spiR = x.peerSPI, x.newSPI
+	}
+	bi := binary.BigEndian.AppendUint64(nil, spiI)
+	br := binary.BigEndian.AppendUint64(nil, spiR)
+	k, err := x.suite.RekeyKeys(old.prf, old.skd, x.secrets, ni, nr, bi, br)
+	if err != nil {
+		e.release(x)
+		e.exchangeFailed(now, old, x, Reason{Cause: CauseInternal, Detail: err.Error()})
+		return
+	}
+	n := 0
+	for _, s := range x.secrets {
+		n += len(s)
+	}
+	e.nextID++
+	sa := &ikeSA{id: e.nextID, initiator: x.initiator, state: stEstablished, spiI: spiI, spiR: spiR,
+		peer: old.peer, peerID: old.peerID, local: old.local, remote: old.remote, heapIdx: -1,
+		peerFrag: old.peerFrag, natLocal: old.natLocal, natRemote: old.natRemote, encap: old.encap,
+		suite: x.suite, lastRecv: now, nextReqMID: 0, recvMID: 0}
+	sa.prf, _ = x.suite.PRFAlg()
+	sa.metrics.Start, sa.metrics.Established = now, now
+	e.keyOps(sa, n+len(ni)+len(nr))
+	if err := e.installKeys(sa, k); err != nil {
+		e.release(x)
+		e.exchangeFailed(now, old, x, Reason{Cause: CauseInternal, Detail: err.Error()})
+		return
+	}
+	e.sas[x.newSPI] = sa
+	x.newSPI = 0
+	e.byID[sa.id] = sa
+	sa.children, old.children = old.children, nil
+	for _, c := range sa.children {
+		c.ike = sa
+	}
+	old.rekeyed = true
+	old.rekeyAt, old.expireAt, old.dpdAt = time.Time{}, time.Time{}, time.Time{}
+	e.armIKELifetime(now, sa)
+	ev := sa.event(EventIKESARekeyed, now)
+	ev.OldSA = old.id
+	e.emit(ev)
+	// Pending local actions move to the new SA.
+	sa.queue, old.queue = old.queue, nil
+	if x.initiator {
+		e.whenIdle(now, old, func(now time.Time) { e.sendDeleteIKE(now, old) })
+	} else {
+		// The peer deletes the old SA; if it does not within the
+		// retransmission schedule, it goes anyway.
+		old.expireAt = now.Add(e.cfg.Retransmit.Timeout(e.cfg.Retransmit.Tries) * 2)
+	}
+	e.schedule(sa)
+	e.runQueue(now, sa)
+}
+
+// onCreateChildRequest answers a CREATE_CHILD_SA request.
 func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
-	e.respondError(now, sa, in, 35, nil)
+	if sa.state != stEstablished || sa.rekeyed {
+		if sa.state == stEstablished || sa.state == stDeleting {
+			e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
+			return
+		}
+		e.drop(DropUnexpectedExchange)
+		return
+	}
+	cp := parseCreatePayloads(in.payloads)
+	if cp.sa == nil || cp.nonce == nil {
+		e.respondError(now, sa, in, wire.NotifyInvalidSyntax, nil)
+		return
+	}
+	if sa.xchg != nil {
+		// A multi-round exchange of the peer is still open.
+		e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
+		return
+	}
+	ikeRekey := len(cp.sa.Proposals) > 0 && cp.sa.Proposals[0].Protocol == wire.ProtocolIKE
+	x := &childExchange{nr: bytes.Clone(cp.nonce.Data)}
+	var err error
+	if x.ni, err = e.newNonce(); err != nil {
+		e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
+		return
+	}
+	// x.ni is our nonce, x.nr the peer's, whatever the roles.
+	if ikeRekey {
+		x.kind = xRekeyIKE
+		if ix := sa.ixchg; ix != nil {
+			if ix.kind != xRekeyIKE || bytes.Compare(ix.ni, x.nr) > 0 {
+				e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
+				return
+			}
+			ix.abandoned = true // the peer's nonce is higher: yield
+		}
+		e.respondIKERekey(now, sa, in, cp, x)
+		return
+	}
+	if ix := sa.ixchg; ix != nil && ix.kind == xRekeyIKE {
+		e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
+		return
+	}
+	x.kind = xNewChild
+	var only *childEntry
+	if cp.rekey != nil {
+		x.kind = xRekeyChild
+		if len(cp.rekey.SPI) != 4 {
+			e.respondError(now, sa, in, wire.NotifyInvalidSyntax, nil)
+			return
+		}
+		c := sa.childByOutSPI(binary.BigEndian.Uint32(cp.rekey.SPI))
+		if c == nil {
+			e.respondError(now, sa, in, wire.NotifyChildSANotFound, nil)
+			return
+		}
+		switch c.state {
+		case childDeleting, childRekeyed:
+			e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
+			return
+		case childRekeying:
+			if ix := sa.ixchg; ix != nil && ix.old == c {
+				if bytes.Compare(ix.ni, x.nr) > 0 {
+					e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
+					return
+				}
+				ix.abandoned = true
+			}
+		}
+		x.old = c
+		only = sa.entryFor(c.cfg)
+		if only == nil {
+			e.respondError(now, sa, in, wire.NotifyChildSANotFound, nil)
+			return
+		}
+	}
+	preferKE := uint16(0)
+	if cp.ke != nil {
+		preferKE = cp.ke.Method
+	}
+	res := e.negotiateChildFor(sa, sa.peer, cp.sa, cp.tsi, cp.tsr, true, preferKE, only)
+	if res.notify != 0 {
+		e.respondError(now, sa, in, res.notify, nil)
+		return
+	}
+	x.ce, x.suite, x.inSPI, x.outSPI, x.localTS, x.remoteTS = res.entry, res.suite, res.inSPI, res.outSPI, res.localTS, res.remoteTS
+	e.children[x.inSPI] = nil // reserved until installed
+	ps := []wire.Payload{res.payloads[0], &wire.Nonce{Data: x.ni}}
+	if !e.respondKE(now, sa, in, cp, x, &ps) {
+		e.release(x)
+		return
+	}
+	ps = append(ps, res.payloads[1:]...)
+	e.finishResponse(now, sa, in, x, ps)
 }
 
+// respondKE runs the responder's side of the first key exchange of a
+// CREATE_CHILD_SA and appends its KE payload. It answers errors itself and
+// returns false then.
+func (e *Engine) respondKE(now time.Time, sa *ikeSA, in *inbound, cp *createPayloads, x *childExchange, ps *[]wire.Payload) bool {
+	s := &x.suite
+	x.kes = s.KeyExchanges()
+	if s.KE == wire.KENone {
+		return true
+	}
+	if cp.ke == nil || cp.ke.Method != s.KE {
+		var d [2]byte
+		binary.BigEndian.PutUint16(d[:], s.KE)
+		e.respondError(now, sa, in, wire.NotifyInvalidKEPayload, d[:])
+		return false
+	}
+	m, err := e.cfg.KEMethod(s.KE)
+	if err != nil {
+		e.respondError(now, sa, in, wire.NotifyNoProposalChosen, nil)
+		return false
+	}
+	pub, shared, err := m.Respond(e.rand, cp.ke.Data)
+	e.keOps(sa, s.KE, suite.KERespond)
+	if err != nil {
+		e.respondError(now, sa, in, wire.NotifyInvalidSyntax, nil)
+		return false
+	}
+	x.secrets = append(x.secrets, shared)
+	x.round = 1
+	*ps = append(*ps, &wire.KE{Method: s.KE, Data: pub})
+	return true
+}
+
+// finishResponse sends the CREATE_CHILD_SA response and either completes
+// the exchange or waits for the IKE_FOLLOWUP_KE rounds.
+func (e *Engine) finishResponse(now time.Time, sa *ikeSA, in *inbound, x *childExchange, ps []wire.Payload) {
+	if x.round < len(x.kes) {
+		link, err := e.ent.link()
+		if err != nil {
+			e.release(x)
+			e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
+			return
+		}
+		x.link = link
+		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyAdditionalKeyExchange, Data: link})
+		if x.old != nil {
+			x.old.state = childRekeying
+		}
+		sa.xchg = x
+		e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, ps)
+		return
+	}
+	e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, ps)
+	if sa.state != stDead {
+		e.finishExchange(now, sa, x)
+	}
+}
+
+// respondIKERekey answers a CREATE_CHILD_SA that rekeys the IKE SA.
+func (e *Engine) respondIKERekey(now time.Time, sa *ikeSA, in *inbound, cp *createPayloads, x *childExchange) {
+	preferKE := uint16(0)
+	if cp.ke != nil {
+		preferKE = cp.ke.Method
+	}
+	s, num, spi, ok := selectProposal(sa.peer.ike, cp.sa.Proposals, wire.ProtocolIKE, preferKE, false)
+	if !ok || len(spi) != 8 {
+		e.respondError(now, sa, in, wire.NotifyNoProposalChosen, nil)
+		return
+	}
+	x.suite = s
+	x.peerSPI = binary.BigEndian.Uint64(spi)
+	var err error
+	if x.newSPI, err = e.newIKESPI(); err != nil {
+		e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
+		return
+	}
+	e.sas[x.newSPI] = nil
+	ps := []wire.Payload{&wire.SA{Proposals: []wire.Proposal{suiteToWire(&s, num, binary.BigEndian.AppendUint64(nil, x.newSPI))}},
+		&wire.Nonce{Data: x.ni}}
+	if !e.respondKE(now, sa, in, cp, x, &ps) {
+		e.release(x)
+		return
+	}
+	e.finishResponse(now, sa, in, x, ps)
+}
+
+// onFollowupKERequest answers an IKE_FOLLOWUP_KE request (RFC 9370
+// Section 2.2.4).
 func (e *Engine) onFollowupKERequest(now time.Time, sa *ikeSA, in *inbound) {
-	e.respondError(now, sa, in, 47, nil)
+	if sa.state != stEstablished {
+		e.drop(DropUnexpectedExchange)
+		return
+	}
+	x := sa.xchg
+	n := wire.FindNotify(in.payloads, wire.NotifyAdditionalKeyExchange)
+	if x == nil || n == nil || !bytes.Equal(n.Data, x.link) {
+		e.respondError(now, sa, in, wire.NotifyStateNotFound, nil)
+		return
+	}
+	ke := wire.First[*wire.KE](in.payloads)
+	abort := func(t wire.NotifyType) {
+		sa.xchg = nil
+		e.release(x)
+		if x.old != nil && x.old.state == childRekeying {
+			x.old.state = childInstalled
+		}
+		e.respondError(now, sa, in, t, nil)
+	}
+	if ke == nil || ke.Method != x.kes[x.round] {
+		abort(wire.NotifyInvalidSyntax)
+		return
+	}
+	m, err := e.cfg.KEMethod(ke.Method)
+	if err != nil {
+		abort(wire.NotifyInvalidSyntax)
+		return
+	}
+	pub, shared, err := m.Respond(e.rand, ke.Data)
+	e.keOps(sa, ke.Method, suite.KERespond)
+	if err != nil {
+		abort(wire.NotifyInvalidSyntax)
+		return
+	}
+	x.secrets = append(x.secrets, shared)
+	x.round++
+	ps := []wire.Payload{&wire.KE{Method: ke.Method, Data: pub}}
+	if x.round < len(x.kes) {
+		link, err := e.ent.link()
+		if err != nil {
+			abort(wire.NotifyTemporaryFailure)
+			return
+		}
+		x.link = link
+		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyAdditionalKeyExchange, Data: link})
+		e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, ps)
+		return
+	}
+	e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, ps)
+	if sa.state != stDead {
+		sa.xchg = nil
+		e.finishExchange(now, sa, x)
+	}
 }
 
-func (e *Engine) afterPeerDelete(now time.Time, sa *ikeSA, gone []*childSA) {}
-
-func (e *Engine) startIKERekey(now time.Time, sa *ikeSA) {}
-
-func (e *Engine) startChildRekey(now time.Time, sa *ikeSA, c *childSA) {}
+// afterPeerDelete notices that the peer deleted the Child SA a pending
+// multi-round exchange rekeys.
+func (e *Engine) afterPeerDelete(now time.Time, sa *ikeSA, gone []*childSA) {
+	x := sa.xchg
+	for _, c := range gone {
+		if x != nil && x.old == c {
+			sa.xchg = nil
+			e.release(x)
+		}
+	}
+}

@@ -164,6 +164,9 @@ func (s *scripted) childSPI() (uint32, error) {
 	return v, nil
 }
 
+// link returns strongSwan's ADDITIONAL_KEY_EXCHANGE data (0x42).
+func (s *scripted) link() ([]byte, error) { return []byte{0x42}, nil }
+
 func (s *scripted) nonce(n int) ([]byte, error) {
 	if len(s.nonces) == 0 || len(s.nonces[0]) != n {
 		return nil, errScript

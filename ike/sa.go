@@ -39,12 +39,11 @@ type ikeSA struct {
 	peer          *peerEntry
 	local, remote netip.AddrPort
 
-	suite  suite.Suite
-	prf    *suite.PRF
-	skd    []byte
-	skOut  *suite.SK
-	skIn   *suite.SK
-	rekeys uint16 // simultaneous rekey bookkeeping (see rekey.go)
+	suite suite.Suite
+	prf   *suite.PRF
+	skd   []byte
+	skOut *suite.SK
+	skIn  *suite.SK
 
 	nextReqMID uint32 // message ID of our next request
 	recvMID    uint32 // message ID of the peer's next request
@@ -56,7 +55,9 @@ type ikeSA struct {
 	peerID   Identity // authenticated identity of the peer
 	hs       *handshake
 	children []*childSA
-	xchg     *childExchange // CREATE_CHILD_SA / IKE_FOLLOWUP_KE in progress as responder
+	xchg     *childExchange // multi-round CREATE_CHILD_SA of the peer in progress
+	ixchg    *childExchange // our CREATE_CHILD_SA exchange in progress
+	rekeyed  bool           // replaced by a rekey, awaiting deletion
 
 	lastRecv  time.Time // last authenticated message from the peer
 	halfOpen  time.Time // responder: deadline to reach stEstablished
@@ -167,6 +168,7 @@ type childSA struct {
 	remoteTS  []TrafficSelector
 	initiator bool
 	state     childState
+	why       Cause // why we delete it
 	rekeyAt   time.Time
 	expireAt  time.Time
 	// Lifetime as handed to the data plane.
