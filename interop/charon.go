@@ -103,6 +103,11 @@ func StartCharon(ctx context.Context, cfg CharonConfig) (*Charon, error) {
 		ctx, cancel = context.WithTimeout(ctx, charonStartTimeout)
 		defer cancel()
 	}
+	if profiles, err := os.ReadFile(apparmorProfiles); err == nil { // absent without AppArmor
+		if err := apparmorConfines(profiles, cfg.Binary); err != nil {
+			return nil, err
+		}
+	}
 	c := &Charon{cfg: cfg, done: make(chan struct{})}
 	if len(c.ViciPath()) > maxUnixPath {
 		return nil, fmt.Errorf("interop: vici socket path %q longer than %d bytes", c.ViciPath(), maxUnixPath)
@@ -120,6 +125,25 @@ func StartCharon(ctx context.Context, cfg CharonConfig) (*Charon, error) {
 		return nil, errors.Join(err, c.Stop(), c.logErr())
 	}
 	return c, nil
+}
+
+// apparmorProfiles lists the loaded AppArmor profiles and their modes.
+const apparmorProfiles = "/sys/kernel/security/apparmor/profiles"
+
+// apparmorConfines returns an error when the loaded profiles (the content of apparmorProfiles)
+// include an enforcing one for binary: Debian's
+// profile for /usr/lib/ipsec/charon only allows /etc/strongswan.conf, /etc/strongswan.d and
+// /run/charon.*, so a test charon could read neither its configuration nor write its log and vici
+// socket (the kernel here has no AppArmor; Ubuntu hosts do).
+func apparmorConfines(profiles []byte, binary string) error {
+	for _, line := range strings.Split(string(profiles), "\n") {
+		if strings.HasPrefix(line, binary+" ") && strings.Contains(line, "(enforce)") {
+			return fmt.Errorf("interop: AppArmor profile %q is enforcing and blocks the test charon's files; "+
+				"run 'aa-complain %s' (apparmor-utils) or 'apparmor_parser -R /etc/apparmor.d/usr.lib.ipsec.charon' "+
+				"and the same for usr.sbin.swanctl", line, binary)
+		}
+	}
+	return nil
 }
 
 func (c *Charon) writeFiles() error {

@@ -89,3 +89,17 @@ func TestSwanctlRenderRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestAppArmorConfines(t *testing.T) {
+	profiles := []byte("/usr/sbin/swanctl (enforce)\n/usr/lib/ipsec/charon (enforce)\nman_filter (enforce)\n")
+	if err := apparmorConfines(profiles, DefaultCharonBinary); err == nil || !strings.Contains(err.Error(), "aa-complain") {
+		t.Errorf("enforcing profile not reported: %v", err)
+	}
+	complain := []byte("/usr/lib/ipsec/charon (complain)\n")
+	if err := apparmorConfines(complain, DefaultCharonBinary); err != nil {
+		t.Errorf("complain-mode profile reported: %v", err)
+	}
+	if err := apparmorConfines(nil, DefaultCharonBinary); err != nil {
+		t.Errorf("no profiles: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -18,6 +19,9 @@ import (
 const (
 	captureStartTimeout = 10 * time.Second
 	captureStopTimeout  = 5 * time.Second
+	// captureStartFallback is how long StartCapture waits after "Capturing on" when tshark does
+	// not announce "Capture started".
+	captureStartFallback = time.Second
 	// captureDrain is how long Stop lets dumpcap read before signalling it. libpcap on Linux
 	// hands packets over in TPACKET_V3 blocks retired by a timeout (dumpcap asks for 250 ms) and a
 	// block not yet retired when the capture stops is lost: without the wait, the last packets
@@ -32,7 +36,14 @@ type Capture struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
-	errb bytes.Buffer
+	mu   sync.Mutex
+	errb bytes.Buffer // tshark's standard error
+}
+
+func (c *Capture) stderr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.errb.String()
 }
 
 // StartCapture starts tshark on interface iface inside ns, writing to path, and returns once
@@ -51,32 +62,50 @@ func StartCapture(ctx context.Context, ns *Netns, iface, path string) (*Capture,
 		pw.Close()
 		close(c.done)
 	}()
-	ready := make(chan struct{})
+	// tshark prints "Capturing on 'IFACE'" before dumpcap is really capturing: packets sent right
+	// after it were missing. "Capture started." (a [Main MESSAGE] log line) comes once they are
+	// recorded; if a tshark does not print it, a delay after "Capturing on" stands in.
+	started, capturing := make(chan struct{}), make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
-		signalled := false
+		var sawStarted, sawCapturing bool
 		for sc.Scan() {
-			c.errb.WriteString(sc.Text() + "\n")
-			if !signalled && strings.Contains(sc.Text(), "Capturing on") {
-				signalled = true
-				close(ready)
+			line := sc.Text()
+			c.mu.Lock()
+			c.errb.WriteString(line + "\n")
+			c.mu.Unlock()
+			if !sawCapturing && strings.Contains(line, "Capturing on") {
+				sawCapturing = true
+				close(capturing)
+			}
+			if !sawStarted && strings.Contains(line, "Capture started") {
+				sawStarted = true
+				close(started)
 			}
 		}
 		io.Copy(io.Discard, pr)
 	}()
 	t := time.NewTimer(captureStartTimeout)
 	defer t.Stop()
-	select {
-	case <-ready:
-		return c, nil
-	case <-c.done:
-		return nil, fmt.Errorf("interop: tshark exited: %v", c.err)
-	case <-ctx.Done():
-		c.Stop()
-		return nil, fmt.Errorf("interop: tshark start: %w", ctx.Err())
-	case <-t.C:
-		c.Stop()
-		return nil, errors.New("interop: tshark did not start capturing")
+	var fallback <-chan time.Time
+	for {
+		select {
+		case <-started:
+			return c, nil
+		case <-capturing:
+			capturing = nil
+			fallback = time.After(captureStartFallback)
+		case <-fallback:
+			return c, nil
+		case <-c.done:
+			return nil, fmt.Errorf("interop: tshark exited: %v: %s", c.err, c.stderr())
+		case <-ctx.Done():
+			c.Stop()
+			return nil, fmt.Errorf("interop: tshark start: %w", ctx.Err())
+		case <-t.C:
+			c.Stop()
+			return nil, errors.New("interop: tshark did not start capturing")
+		}
 	}
 }
 
