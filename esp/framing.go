@@ -154,15 +154,73 @@ func AppendUDP(dst []byte, src, dstAddr netip.AddrPort, payload []byte) ([]byte,
 	}
 	out = append(out, payload...)
 	if src.Addr().Is6() {
-		seg := out[start+ipv6HeaderSize:]
-		sum := pseudoSum6(src.Addr(), dstAddr.Addr(), ProtoUDP, n)
-		c := ^fold(sumBytes(sum, seg))
-		if c == 0 {
-			c = 0xffff
-		}
-		binary.BigEndian.PutUint16(seg[6:8], c)
+		setUDP6Checksum(out[start:], src.Addr(), dstAddr.Addr())
 	}
 	return out, nil
+}
+
+// OuterHeadroom is the most octets PrependUDP and PrependRawESP write in
+// front of a packet: an IPv6 header and a UDP header.
+const OuterHeadroom = ipv6HeaderSize + UDPHeaderSize
+
+// PrependUDP frames buf[off:] (an ESP packet, a keepalive or a marked IKE
+// message) as the payload of a UDP datagram from src to dst, writing the
+// IP and UDP headers into buf[:off] (which must have room for them, at most
+// OuterHeadroom octets), and returns the whole IP packet, a sub-slice of
+// buf. Checksums as in AppendUDP.
+func PrependUDP(buf []byte, off int, src, dst netip.AddrPort) ([]byte, error) {
+	ipLen := ipv4HeaderSize
+	if src.Addr().Is6() {
+		ipLen = ipv6HeaderSize
+	}
+	start := off - ipLen - UDPHeaderSize
+	if start < 0 || off > len(buf) {
+		return nil, errors.New("esp: no headroom for the outer headers")
+	}
+	payload := buf[off:]
+	n := UDPHeaderSize + len(payload)
+	if n > 0xffff {
+		return nil, DropTooBig
+	}
+	var udp [UDPHeaderSize]byte
+	binary.BigEndian.PutUint16(udp[0:2], src.Port())
+	binary.BigEndian.PutUint16(udp[2:4], dst.Port())
+	binary.BigEndian.PutUint16(udp[4:6], uint16(n))
+	if _, err := appendIPHeader(buf[start:start], src.Addr(), dst.Addr(), ProtoUDP, udp[:], n); err != nil {
+		return nil, err
+	}
+	pkt := buf[start:]
+	if src.Addr().Is6() {
+		setUDP6Checksum(pkt, src.Addr(), dst.Addr())
+	}
+	return pkt, nil
+}
+
+// PrependRawESP frames buf[off:] as the payload of an IP protocol 50
+// packet, writing the IP header into buf[:off], and returns the packet.
+func PrependRawESP(buf []byte, off int, src, dst netip.Addr) ([]byte, error) {
+	ipLen := ipv4HeaderSize
+	if src.Is6() {
+		ipLen = ipv6HeaderSize
+	}
+	start := off - ipLen
+	if start < 0 || off > len(buf) {
+		return nil, errors.New("esp: no headroom for the outer header")
+	}
+	if _, err := appendIPHeader(buf[start:start], src, dst, ProtoESP, nil, len(buf)-off); err != nil {
+		return nil, err
+	}
+	return buf[start:], nil
+}
+
+func setUDP6Checksum(pkt []byte, src, dst netip.Addr) {
+	seg := pkt[ipv6HeaderSize:]
+	seg[6], seg[7] = 0, 0
+	c := ^fold(sumBytes(pseudoSum6(src, dst, ProtoUDP, len(seg)), seg))
+	if c == 0 {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(seg[6:8], c)
 }
 
 func pseudoSum6(src, dst netip.Addr, proto uint8, n int) uint32 {

@@ -227,6 +227,21 @@ func TestUDPFraming(t *testing.T) {
 		} else if fold(sumBytes(pseudoSum6(p[0].Addr(), p[1].Addr(), ProtoUDP, len(pkt)-40), pkt[40:])) != 0xffff {
 			t.Fatal("IPv6 UDP checksum wrong")
 		}
+		// Prepending in place gives the same packet.
+		buf := make([]byte, OuterHeadroom+len(payload))
+		copy(buf[OuterHeadroom:], payload)
+		pre, err := PrependUDP(buf, OuterHeadroom, p[0], p[1])
+		if err != nil || !bytes.Equal(pre, pkt) {
+			t.Fatalf("PrependUDP: %v\n got %x\nwant %x", err, pre, pkt)
+		}
+		raw, _ := AppendRawESP(nil, p[0].Addr(), p[1].Addr(), payload)
+		copy(buf[OuterHeadroom:], payload)
+		if pre, err := PrependRawESP(buf, OuterHeadroom, p[0].Addr(), p[1].Addr()); err != nil || !bytes.Equal(pre, raw) {
+			t.Fatalf("PrependRawESP: %v", err)
+		}
+		if _, err := PrependUDP(buf, 10, p[0], p[1]); err == nil {
+			t.Fatal("PrependUDP without headroom")
+		}
 		for i := range len(pkt) {
 			if _, _, _, err := ParseUDP(pkt[:i]); err == nil {
 				t.Fatalf("truncated UDP packet of %d octets parsed", i)

@@ -123,12 +123,12 @@ type gateway struct {
 	drops int // ESP packets Demux refused
 }
 
-// output frames a sealed packet in UDP from the gateway's WAN address and
-// writes it to the WAN NIC, as a raw socket with a header would.
-func (g *gateway) output(sa *esp.OutboundSA, pkt []byte) {
+// output frames a sealed packet in UDP from the gateway's WAN address in
+// the headroom the interface leaves and writes it to the WAN NIC, as a raw
+// socket with a header would.
+func (g *gateway) output(sa *esp.OutboundSA, buf []byte, off int) {
 	p := sa.Path()
-	var hdr [48]byte
-	frame, err := esp.AppendUDP(hdr[:0], p.Local, p.Remote, pkt)
+	frame, err := esp.PrependUDP(buf, off, p.Local, p.Remote)
 	if err != nil {
 		return
 	}

@@ -38,13 +38,20 @@ import (
 // 16 ICV), rounded down to a multiple of 8.
 const DefaultMTU = 1432
 
-// maxHeader is the largest ESP header plus IV (AES-CBC).
-const maxHeader = esp.HeaderSize + esp.CBCIVSize
+// maxHeader is the largest ESP header plus IV (AES-CBC); payloads start
+// after it and the outer headroom.
+const (
+	maxHeader = esp.HeaderSize + esp.CBCIVSize
+	payloadAt = esp.OuterHeadroom + maxHeader
+	tailRoom  = 128 // padding, trailer, ICV, AEAD scratch
+)
 
-// Output sends one sealed ESP packet of sa toward the peer; pkt is valid
-// only during the call. It runs on the goroutine that wrote into the
+// Output sends one sealed ESP packet of sa toward the peer. The packet is
+// buf[off:]; buf[:off], at least esp.OuterHeadroom octets, is free for the
+// outer headers (esp.PrependUDP, esp.PrependRawESP). buf is valid only
+// during the call. Output runs on the goroutine that wrote into the
 // interface and must not call back into it.
-type Output func(sa *esp.OutboundSA, pkt []byte)
+type Output func(sa *esp.OutboundSA, buf []byte, off int)
 
 // Config configures an Interface.
 type Config struct {
@@ -106,14 +113,19 @@ func (i *Interface) Stats() Stats {
 // IfID returns the interface ID.
 func (i *Interface) IfID() uint32 { return i.ifID }
 
-// getBuf returns a pooled buffer with room for the ESP header, an n-octet
-// packet, the worst-case padding, trailer and ICV, and AEAD scratch.
+// getBuf returns a pooled buffer with room for the outer headers, the ESP
+// header, an n-octet packet, the worst-case padding, trailer and ICV, and
+// AEAD scratch. Buffers are sized for the MTU so that they recycle.
 func (i *Interface) getBuf(n int) *[]byte {
-	need := maxHeader + n + 64 + 64
-	if p, _ := i.bufs.Get().(*[]byte); p != nil && cap(*p) >= need {
-		return p
+	need := payloadAt + n + tailRoom
+	if p, _ := i.bufs.Get().(*[]byte); p != nil {
+		if cap(*p) >= need {
+			return p
+		}
+		i.bufs.Put(p)
 	}
-	b := make([]byte, need, need+need/8)
+	size := max(need, payloadAt+int(i.MTU())+tailRoom)
+	b := make([]byte, size)
 	return &b
 }
 
@@ -137,7 +149,7 @@ func (i *Interface) writePacket(pkt *stack.PacketBuffer) {
 	// Gather the packet where the SA used last wants its payload, so
 	// that sealing needs no further copy.
 	hdr := int(i.hdr.Load())
-	off := maxHeader
+	off := payloadAt
 	vl, skip := pkt.AsViewList()
 	w := off
 	for v := vl.Front(); v != nil; v = v.Next() {
@@ -159,7 +171,7 @@ func (i *Interface) writePacket(pkt *stack.PacketBuffer) {
 		i.hdr.Store(h)
 	}
 	i.txPackets.Add(1)
-	i.output(sa, sealed)
+	i.output(sa, buf[:off-hdr+len(sealed)], off-hdr)
 }
 
 // Deliver opens a received ESP packet (an UDP/4500 payload classified as
