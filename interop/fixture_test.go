@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pqlab/pqlab/interop/realnet"
 )
 
 // Time bounds of the fixture.
@@ -305,4 +307,53 @@ func (s *strongSwanPair) established(t testing.TB, ctx context.Context) (IKESA, 
 		out[i] = Established(sas, connName)[0]
 	}
 	return out[0], out[1]
+}
+
+// realSide is the namespace side where pqlab will run against a charon (phase 2): a TUN device
+// "pq0" carrying the local inner address with a route to the remote inner address through it, and
+// a realnet.Endpoint on UDP 500 and 4500 of the outer address. The engine's driver moves packets
+// between them: TUN -> ESP seal -> Endpoint.SendESP, Endpoint ESP -> open -> TUN.WritePacket.
+type realSide struct {
+	peer
+	TUN *realnet.TUN
+	EP  *realnet.Endpoint
+}
+
+// realSideTUN is the TUN device name of a realSide, and realSideMTU its MTU (charon's ipsec0 has
+// the same).
+const (
+	realSideTUN = "pq0"
+	realSideMTU = 1400
+)
+
+// newRealSide opens the TUN device and the sockets in local's namespace; closed after the test.
+func newRealSide(t testing.TB, local, remote peer) *realSide {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	s := &realSide{peer: local}
+	err := realnet.InNetns(local.NS.Path(), func() (err error) {
+		if s.TUN, err = realnet.OpenTUN(realSideTUN); err != nil {
+			return err
+		}
+		s.EP, err = realnet.Listen(local.Outer, realnet.IKEPort, realnet.NATTPort)
+		return err
+	})
+	if s.TUN != nil {
+		t.Cleanup(func() { s.TUN.Close() })
+	}
+	if s.EP != nil {
+		t.Cleanup(func() { s.EP.Close() })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipc := realnet.IPConfig{Netns: local.NS.Name}
+	if err := ipc.SetupTUN(ctx, realSideTUN, []netip.Prefix{netip.PrefixFrom(local.Inner, 32)}, realSideMTU); err != nil {
+		t.Fatal(err)
+	}
+	if err := ipc.AddRoute(ctx, netip.PrefixFrom(remote.Inner, 32), realSideTUN, local.Inner); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -13,12 +13,14 @@ import (
 	"github.com/pqlab/pqlab/interop/realnet"
 )
 
-// TestRealnetEndpointAgainstCharon is the phase-2 plumbing against a real peer, without any IKE
-// engine: a realnet.Endpoint bound to UDP 500 and 4500 in namespace B receives charon's
-// IKE_SA_INIT request on port 500 (no marker) and, for a connection configured with remote_port
-// 4500, on port 4500 (non-ESP marker stripped); it answers each with a hand-built IKE_SA_INIT
-// response carrying NO_PROPOSAL_CHOSEN, which charon must receive, parse and act on.
-func TestRealnetEndpointAgainstCharon(t *testing.T) {
+// TestRealSideAgainstCharon is the phase-2 plumbing against a real peer, without any IKE engine.
+// Namespace B is set up as pqlab will run there (newRealSide). Its realnet.Endpoint on UDP 500
+// and 4500 receives charon's IKE_SA_INIT request on port 500 (no marker) and, for a connection
+// configured for port 4500, on port 4500 (non-ESP marker stripped); it answers each with a
+// hand-built IKE_SA_INIT response carrying NO_PROPOSAL_CHOSEN, which charon must receive, parse
+// and act on. Inner traffic from B to A's address is routed into B's TUN device, where the
+// engine will pick it up, and nothing of it leaks unencrypted onto the veth.
+func TestRealSideAgainstCharon(t *testing.T) {
 	requireStrongSwan(t)
 	p := newTestPair(t)
 	a, b := peersOf(p)
@@ -39,15 +41,8 @@ func TestRealnetEndpointAgainstCharon(t *testing.T) {
 	capture := startCapture(t, b.NS, VethB, dir, "veth-b")
 	ca := startCharon(t, a.NS, filepath.Join(dir, "a"), swan, nil)
 
-	var ep *realnet.Endpoint
-	err := realnet.InNetns(b.NS.Path(), func() (err error) {
-		ep, err = realnet.Listen(b.Outer, realnet.IKEPort, realnet.NATTPort)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	side := newRealSide(t, b, a)
+	ep := side.EP
 
 	for _, tc := range []struct {
 		child string
@@ -97,11 +92,32 @@ func TestRealnetEndpointAgainstCharon(t *testing.T) {
 			t.Fatalf("%s: charon did not act on the response", tc.child)
 		}
 	}
+	// Inner path: a ping from B's inner address to A's enters the TUN device.
+	pctx, pcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer pcancel()
+	if _, err := Ping(pctx, b.NS, b.Inner, a.Inner, 1, 56); err == nil {
+		t.Fatal("ping answered although no engine runs")
+	}
+	buf := make([]byte, realSideMTU)
+	side.TUN.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := side.TUN.ReadPacket(buf)
+	if err != nil {
+		t.Fatalf("TUN: %v", err)
+	}
+	if pkt := buf[:n]; n < 28 || pkt[9] != 1 || netip.AddrFrom4([4]byte(pkt[12:16])) != b.Inner || netip.AddrFrom4([4]byte(pkt[16:20])) != a.Inner {
+		t.Errorf("TUN read % x, want ICMP %v -> %v", pkt, b.Inner, a.Inner)
+	}
+
 	if ep.Malformed() != 0 {
 		t.Errorf("%d malformed datagrams", ep.Malformed())
 	}
 	r := checkCapture(t, capture)
 	if r.IKEFrames() < 4 {
 		t.Errorf("%d IKE frames captured, want at least 4", r.IKEFrames())
+	}
+	for _, f := range r.Frames {
+		if strings.Contains(f.Protocols, "icmp") {
+			t.Errorf("frame %d (%s): inner traffic on the veth", f.Number, f.Protocols)
+		}
 	}
 }

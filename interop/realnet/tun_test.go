@@ -2,9 +2,11 @@ package realnet
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -42,8 +44,20 @@ func TestTUN(t *testing.T) {
 	if tun.Name() != "pqt0" {
 		t.Errorf("Name() = %q", tun.Name())
 	}
-	ipCmd(t, "-n", name, "addr", "add", "198.51.100.1/24", "dev", "pqt0")
-	ipCmd(t, "-n", name, "link", "set", "pqt0", "mtu", "1400", "up")
+	ipc := IPConfig{Netns: name}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// As a tunnel driver would: local inner address on the device, route to the remote selector.
+	if err := ipc.SetupTUN(ctx, "pqt0", []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32")}, 1400); err != nil {
+		t.Fatal(err)
+	}
+	remote := netip.MustParsePrefix("198.51.100.2/32")
+	if err := ipc.AddRoute(ctx, remote, "pqt0", netip.MustParseAddr("198.51.100.1")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ipc.RouteGet(ctx, remote.Addr()); err != nil || !strings.Contains(out, "dev pqt0 src 198.51.100.1") {
+		t.Fatalf("route get: %q %v", out, err)
+	}
 
 	var icmp *net.IPConn
 	err := InNetns(NetnsPath(name), func() (err error) {
@@ -103,6 +117,17 @@ func TestTUN(t *testing.T) {
 			}
 			break
 		}
+	}
+
+	// Removing the route makes the remote unreachable again.
+	if err := ipc.DelRoute(ctx, remote, "pqt0"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ipc.RouteGet(ctx, remote.Addr()); err == nil {
+		t.Errorf("route to %v after DelRoute: %q", remote, out)
+	}
+	if err := ipc.AddRoute(ctx, netip.Prefix{}, "pqt0", netip.Addr{}); err == nil {
+		t.Error("invalid route accepted")
 	}
 
 	// Refusals, deadlines and close.
