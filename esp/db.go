@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-const dbShards = 32 // power of two
+const dbShards = 8 // power of two; small, since a simulation may hold 100,000 DBs
 
 // DB is an SA database (RFC 4301 Section 4.4.2): inbound SAs keyed by SPI,
 // outbound SAs grouped by tunnel interface (IfID) in preference order, the
@@ -29,20 +29,21 @@ type DB struct {
 	events []Event
 	notify func()
 
-	tmMu   sync.Mutex
-	timers timerHeap
+	tmMu      sync.Mutex
+	timers    timerHeap
+	compactAt int // heap size at which removed SAs' timers are swept out
 }
 
 type inShard struct {
 	mu sync.RWMutex
 	m  map[uint32]*InboundSA
-	_  [40]byte // keep shards on separate cache lines
+	_  [32]byte // 64 octets: keep shards on separate cache lines
 }
 
 func (db *DB) shard(spi uint32) *inShard {
 	// SPIs are random; mix anyway so that sequential SPIs spread.
 	h := spi * 0x9e3779b1
-	return &db.in[h>>27&(dbShards-1)]
+	return &db.in[h>>29&(dbShards-1)]
 }
 
 // SetNotify registers fn to be called (outside any DB lock, possibly from
@@ -323,6 +324,13 @@ func (db *DB) addTimers(now time.Time, l *lifetimeState) {
 	}
 	if d := l.limits.HardTime; d > 0 {
 		heap.Push(&db.timers, timer{at: now.Add(d), kind: EventHard, life: l})
+	}
+	// Timers of removed SAs would otherwise keep them in memory until
+	// they are due; sweep them when the heap has doubled.
+	if len(db.timers) >= max(1024, db.compactAt) {
+		db.timers = slices.DeleteFunc(db.timers, func(t timer) bool { return t.life.gone.Load() })
+		heap.Init(&db.timers)
+		db.compactAt = 2 * len(db.timers)
 	}
 }
 

@@ -162,3 +162,27 @@ func TestLifetimes(t *testing.T) {
 		t.Fatal("timers left")
 	}
 }
+
+func TestTimerSweep(t *testing.T) {
+	var db DB
+	for i := range 5000 {
+		_, ic := pairConfig(t, suites[0], uint64(i))
+		ic.Lifetime = Lifetime{SoftTime: time.Hour, HardTime: 2 * time.Hour}
+		if _, err := db.AddInbound(testNow, ic); err != nil {
+			t.Fatal(err)
+		}
+		if i%10 != 0 {
+			db.RemoveInbound(ic.SPI)
+		}
+	}
+	db.tmMu.Lock()
+	n := len(db.timers)
+	db.tmMu.Unlock()
+	if n > 2500 {
+		t.Fatalf("%d timers kept for 500 live SAs", n)
+	}
+	db.HandleTimeout(testNow.Add(3 * time.Hour))
+	if ev := drainEvents(&db); len(ev) != 1000 {
+		t.Fatalf("%d events for 500 live SAs", len(ev))
+	}
+}

@@ -3,6 +3,7 @@ package esp
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"testing"
 )
 
@@ -133,14 +134,25 @@ func FuzzClassifyUDP(f *testing.F) {
 	})
 }
 
-// FuzzParseFlow checks the inner-header parser never reads past its input.
+// FuzzParseFlow checks that the IP, UDP and raw-ESP parsers never read past
+// their input.
 func FuzzParseFlow(f *testing.F) {
 	f.Add(ipPacket(a1, a2, ProtoTCP, 1, 2, 40))
 	f.Add(ipPacket(b1, b2, ProtoUDP, 1, 2, 60))
+	udp, _ := AppendUDP(nil, netip.MustParseAddrPort("[2001:db8::1]:4500"), netip.MustParseAddrPort("[2001:db8::2]:4500"), []byte{1, 2, 3})
+	f.Add(udp)
+	raw, _ := AppendRawESP(nil, a1, a2, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add(raw)
 	f.Fuzz(func(t *testing.T, p []byte) {
 		fl, err := ParseFlow(p)
 		if err == nil && (fl.Len > len(p) || !fl.Src.IsValid()) {
 			t.Fatalf("flow %+v from %d octets", fl, len(p))
+		}
+		if _, _, pl, err := ParseUDP(p); err == nil && len(pl) > len(p) {
+			t.Fatal("UDP payload longer than the packet")
+		}
+		if _, _, e, err := ParseRawESP(p); err == nil && len(e) > len(p) {
+			t.Fatal("ESP longer than the packet")
 		}
 	})
 }

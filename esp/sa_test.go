@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pqlab/pqlab/ike/wire"
@@ -602,6 +605,62 @@ func TestZeroAllocs(t *testing.T) {
 		})
 		if allocs != 0 {
 			t.Errorf("%v: %.1f allocations per Seal+Open", s, allocs)
+		}
+	}
+}
+
+// TestConcurrentSA seals from several goroutines on one SA and opens the
+// shuffled packets from several goroutines on its peer.
+func TestConcurrentSA(t *testing.T) {
+	for _, s0 := range []Suite{suites[0], suites[3]} {
+		s := s0
+		s.ESN = true
+		oc, ic := pairConfig(t, s, 50)
+		ic.ReplayWindow = 4096
+		out, _ := NewOutboundSA(oc)
+		in, _ := NewInboundSA(ic)
+		const workers, each = 4, 300
+		pkts := make([][]byte, workers*each)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					p, err := out.SealTunnel(nil, ipPacket(a1, a2, ProtoUDP, uint16(w), uint16(i), 100))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					pkts[w*each+i] = p
+				}
+			}()
+		}
+		wg.Wait()
+		rand.New(rand.NewPCG(1, 2)).Shuffle(len(pkts), func(i, j int) { pkts[i], pkts[j] = pkts[j], pkts[i] })
+		var fails atomic.Int32
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 0, 256)
+				for i := w; i < len(pkts); i += workers {
+					if _, err := in.OpenTunnel(buf, pkts[i]); err != nil {
+						fails.Add(1)
+					}
+					if _, err := in.OpenTunnel(buf, pkts[i]); err != DropReplay {
+						fails.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		c := in.Counters()
+		if fails.Load() != 0 || c.PacketsIn != workers*each || c.Dropped(DropReplay) != workers*each {
+			t.Fatalf("%v: %d failures, counters %+v", s, fails.Load(), c)
+		}
+		if out.Seq() != workers*each || in.HighestSeq() != workers*each {
+			t.Fatalf("seq %d, highest %d", out.Seq(), in.HighestSeq())
 		}
 	}
 }
