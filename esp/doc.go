@@ -5,9 +5,12 @@
 // (IP protocol 50) and ESP in UDP (RFC 3948, port 4500).
 //
 // The package performs no I/O and never reads the clock: the IKE engine
-// hands it keys and selectors (see SplitKEYMAT and SAConfig), time is passed
-// in, and randomness (AES-CBC IVs) comes from an injected io.Reader. The
-// gVisor tunnel interface lives in the sub-package esp/tunnel.
+// hands it Child SAs (DB.InstallChild splits KEYMAT as RFC 7296 Section
+// 2.17 says; DB.AddInbound and DB.AddOutbound take explicit keys), time is
+// passed in (DB.HandleTimeout), lifetime events come back through
+// DB.PollEvent, and randomness (AES-CBC IVs) comes from an injected
+// io.Reader. The gVisor tunnel interface lives in the sub-package
+// esp/tunnel.
 //
 // Sending a packet through an outbound SA (tunnel mode):
 //
@@ -17,8 +20,9 @@
 //     sequence number (refusing to wrap), appends SPI, sequence number and
 //     IV, the inner packet, optional TFC padding, the RFC 4303 trailer, and
 //     encrypts and authenticates in place;
-//  3. the caller frames the result as raw ESP (AppendRawESP) or sends it as
-//     a UDP/4500 payload.
+//  3. the caller frames the result as raw ESP (AppendRawESP, PrependRawESP)
+//     or as a UDP/4500 datagram (AppendUDP, PrependUDP), or hands it to a
+//     UDP socket bound to port 4500.
 //
 // Receiving:
 //
