@@ -92,6 +92,13 @@ func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
 		e.drop(DropUnexpectedExchange)
 		return
 	}
+	if n := wire.FindNotify(in.payloads, wire.NotifyAuthenticationFailed); n != nil && !sa.initiator {
+		// RFC 7296 Section 2.21.2: the initiator rejected our AUTH and says
+		// so in a separate INFORMATIONAL exchange.
+		e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, nil)
+		e.removeSA(now, sa, Reason{Cause: CauseNotifyReceived, Notify: n.NotifyType}, true)
+		return
+	}
 	var resp []wire.Payload
 	deleteIKE := false
 	var gone []*childSA
