@@ -150,7 +150,7 @@ type CaptureReport struct {
 	Frames []Frame
 }
 
-// IKEFrames, ESPFrames count frames with IKE and ESP.
+// IKEFrames counts frames that carry IKE.
 func (r *CaptureReport) IKEFrames() int {
 	return r.count(func(f Frame) bool { return len(f.Exchanges) > 0 })
 }
