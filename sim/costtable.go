@@ -167,7 +167,7 @@ func Calibrate(name string, ops []CalibrationOp, opts CalibrateOptions) (*CostTa
 	t := &CostTable{
 		Name:   name,
 		Source: "pqlab calibrate (median of rounds)",
-		Host:   fmt.Sprintf("%s/%s, %d CPUs, %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()),
+		Host:   hostDescription(),
 	}
 	for _, op := range ops {
 		if op.Fn == nil || op.Units <= 0 || op.Name == "" {
@@ -241,6 +241,21 @@ func (t *CostTable) SpeedRelativeTo(ref *CostTable) (float64, bool) {
 	}
 	sort.Float64s(r)
 	return r[len(r)/2], true
+}
+
+// hostDescription names the machine: CPU model (from /proc/cpuinfo where
+// there is one), OS, architecture, CPU count and Go version.
+func hostDescription() string {
+	cpu := ""
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, ln := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(ln, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v) + ", "
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s%s/%s, %d CPUs, %s", cpu, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 }
 
 func baseName(p string) string {

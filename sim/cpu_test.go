@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"os"
 	"testing"
 	"time"
 
@@ -82,4 +83,21 @@ func TestCalibrateBuiltins(t *testing.T) {
 	speed, ok := tab.SpeedRelativeTo(tab)
 	require.True(t, ok)
 	require.InDelta(t, 1, speed, 1e-9)
+}
+
+// TestWriteReferenceTable regenerates models/cpu/reference.toml from the
+// built-in operations when PQLAB_CALIBRATE_OUT names the output file:
+//
+//	PQLAB_CALIBRATE_OUT=$PWD/models/cpu/reference.toml go test -run WriteReferenceTable ./sim/
+func TestWriteReferenceTable(t *testing.T) {
+	out := os.Getenv("PQLAB_CALIBRATE_OUT")
+	if out == "" {
+		t.Skip("set PQLAB_CALIBRATE_OUT to regenerate the reference cost table")
+	}
+	tab, err := Calibrate("reference", BuiltinCalibrationOps(), CalibrateOptions{MinTime: 200 * time.Millisecond, Rounds: 7})
+	require.NoError(t, err)
+	tab.Source = "pqlab calibrate: sim.BuiltinCalibrationOps, median of 7 rounds of 200 ms"
+	var b bytes.Buffer
+	require.NoError(t, tab.WriteTOML(&b))
+	require.NoError(t, os.WriteFile(out, b.Bytes(), 0o644))
 }

@@ -1,0 +1,126 @@
+package topology
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pqlab/pqlab/sim"
+)
+
+func build(t *testing.T, file string) *Built {
+	t.Helper()
+	top, err := Load("../../topologies/"+file, LoadOptions{})
+	require.NoError(t, err)
+	b, err := Build(top, BuildOptions{})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	return b
+}
+
+func TestBuildTwoSites(t *testing.T) {
+	b := build(t, "two-sites.toml")
+	require.NoError(t, b.Start())
+	b.Net.Run(30 * time.Second)
+	ps := b.Pingers["gw-a-h1"]
+	require.Len(t, ps, 1)
+	st := ps[0].Stats()
+	require.EqualValues(t, 26, st.Sent)
+	require.GreaterOrEqual(t, st.Received, uint64(25))
+	// fibre 2 ms + DSL 8 ms each way, plus jitter and serialization.
+	require.InDelta(t, float64(20*time.Millisecond), float64(st.MeanRTT()), float64(3*time.Millisecond))
+	require.Equal(t, KindGateway, b.Topology.Node("gw-a").Kind)
+	require.Equal(t, "gw-b", b.Topology.Node("gw-a").Engine.Peers[0])
+	require.Equal(t, RoleInitiator, b.Topology.Node("gw-a").Engine.Role)
+	require.True(t, b.Topology.Node("gw-a").LAN.Contains(b.Addr("gw-a-h1")))
+	require.EqualValues(t, 1492, b.Links["gw-b-inet"].MTU())
+}
+
+func TestBuildHubSpoke10(t *testing.T) {
+	b := build(t, "hub-spoke-10.toml")
+	require.NoError(t, b.Start())
+	b.Net.Run(60 * time.Second)
+	require.Len(t, b.Pingers, 10)
+	var delays []time.Duration
+	for i := 1; i <= 10; i++ {
+		n := b.Topology.Node(fmt.Sprintf("branch-%02d", i))
+		require.NotNil(t, n)
+		st := b.Pingers[n.Name+"-h1"][0].Stats()
+		require.GreaterOrEqual(t, st.Sent, uint64(4))
+		require.GreaterOrEqual(t, st.Received+1, st.Sent, "at most one loss on DSL")
+		up := b.Links[n.Name+"-inet"].Impairments(0).Delay
+		require.GreaterOrEqual(t, up, 10*time.Millisecond)
+		require.LessOrEqual(t, up, 120*time.Millisecond)
+		delays = append(delays, up)
+		// RTT = 2 x (branch uplink + hub link 0.5 ms), plus DSL jitter of
+		// up to 1 ms each way and serialization.
+		require.InDelta(t, float64(2*(up+500*time.Microsecond)), float64(st.MinRTT), float64(3*time.Millisecond))
+	}
+	require.NotEqual(t, delays[0], delays[1], "delays are drawn per branch")
+}
+
+func TestBuildNATBranches(t *testing.T) {
+	b := build(t, "nat-branches.toml")
+	require.NoError(t, b.Start())
+	b.Net.Run(40 * time.Second)
+	require.Len(t, b.NATs, 5)
+	for name, nat := range b.NATs {
+		st := nat.Stats()
+		require.Positive(t, st.Outbound, name)
+		require.Positive(t, st.Inbound, name)
+		require.Equal(t, "30s", nat.Config().Timeout.String())
+	}
+	for _, ps := range b.Pingers {
+		st := ps[0].Stats()
+		require.Positive(t, st.Received)
+	}
+	// The hub sees the branches from their NATs' outside addresses.
+	nat := b.NATs["branch-1-nat"]
+	require.True(t, b.Topology.Links[0].Subnet.IsValid())
+	require.Equal(t, nat.Config().External, b.linkAddr(t, "branch-1-nat-inet", 0))
+}
+
+func (b *Built) linkAddr(t *testing.T, link string, side int) netip.Addr {
+	for _, lk := range b.Topology.Links {
+		if lk.Name == link {
+			return hostAddr(lk.Subnet, side)
+		}
+	}
+	t.Fatalf("no link %s", link)
+	return netip.Addr{}
+}
+
+func TestBuildFragmentDropping(t *testing.T) {
+	b := build(t, "fragment-dropping.toml")
+	require.NoError(t, b.Start())
+	b.Net.Run(10 * time.Second)
+	sink := b.Sinks["gw-b-h1:9000"]
+	require.NotNil(t, sink)
+	require.Zero(t, sink.Stats().Received, "1428-byte datagrams are fragmented at the 1280 link and dropped")
+	st := b.Links["isp-gw-b"].Stats(0)
+	require.Positive(t, st.Drops[sim.DropFragment])
+	require.Equal(t, st.Drops[sim.DropFragment], st.Fragments)
+	require.Positive(t, b.Links["gw-a-isp"].Stats(0).Delivered)
+}
+
+func TestBuildDualHubFailover(t *testing.T) {
+	b := build(t, "dual-hub-failover.toml")
+	var got []Event
+	b.OnEvent = func(ev Event) { got = append(got, ev) }
+	require.NoError(t, b.Start())
+	sink := func() uint64 { return b.Sinks["hub1-h1:9000"].Stats().Received }
+	b.Net.Run(30 * time.Second)
+	before := sink()
+	require.Positive(t, before)
+	b.Net.Run(89 * time.Second)
+	during := sink()
+	require.Less(t, during-before, uint64(20), "only packets in flight at 30 s arrive")
+	b.Net.Run(120 * time.Second)
+	require.Greater(t, sink()-during, uint64(1000), "traffic resumes at 90 s")
+	require.Len(t, got, 3)
+	require.Equal(t, EventFailover, got[1].Action)
+	require.Equal(t, "hub2", got[1].Value)
+}
