@@ -154,7 +154,7 @@ func checkCapture(t testing.TB, c *Capture) *CaptureReport {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	r, err := Analyze(ctx, c.Path)
+	r, err := Analyze(ctx, c.Path, AnalyzeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,6 +114,7 @@ func rekeyAndCheck(t *testing.T, ctx context.Context, s *strongSwanPair, c *Char
 // proposals, one tunnel each: it proves that proposals, key types and charon settings reach charon
 // as parameters. The padded-certificate case forces IKE fragmentation (RFC 7383) of IKE_AUTH.
 func TestStrongSwanToStrongSwanProposals(t *testing.T) {
+	requireStrongSwan(t)
 	cases := []struct {
 		name string
 		spec tunnelSpec

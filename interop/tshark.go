@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -211,18 +212,39 @@ var analyzeFields = []string{
 	"isakmp.exchangetype", "esp.spi", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message",
 }
 
-// Analyze dissects a capture with tshark, decoding UDP ports 500 and 4500 as IKE / ESP in UDP (the
-// default), and extra tshark options (for example "-o", "uat:ikev2_decryption_table:...") added
-// before the file.
-func Analyze(ctx context.Context, path string, extra ...string) (*CaptureReport, error) {
+// AnalyzeOptions adjust Analyze.
+type AnalyzeOptions struct {
+	// ConfigDir is tshark's personal configuration directory (WIRESHARK_CONFIG_DIR), for example
+	// one holding the key logs ikev2_decryption_table and esp_sa. Empty means a fresh empty
+	// directory, so that no user preference changes the dissection.
+	ConfigDir string
+	// Args are extra tshark arguments placed before the file, such as
+	// "-o", "esp.enable_encryption_decode:TRUE".
+	Args []string
+}
+
+// Analyze dissects a capture with tshark (UDP ports 500 and 4500 decode as IKE and ESP in UDP by
+// default) and returns every frame's protocols, IKE exchange types, ESP SPIs, malformed flag and
+// expert infos.
+func Analyze(ctx context.Context, path string, opts AnalyzeOptions) (*CaptureReport, error) {
 	ctx, cancel := context.WithTimeout(ctx, analyzeTimeout)
 	defer cancel()
+	confDir := opts.ConfigDir
+	if confDir == "" {
+		d, err := os.MkdirTemp("", "pqi-tshark")
+		if err != nil {
+			return nil, fmt.Errorf("interop: %w", err)
+		}
+		defer os.RemoveAll(d)
+		confDir = d
+	}
 	args := []string{"-n", "-r", path, "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=|"}
 	for _, f := range analyzeFields {
 		args = append(args, "-e", f)
 	}
-	args = append(args, extra...)
+	args = append(args, opts.Args...)
 	cmd := exec.CommandContext(ctx, "tshark", args...)
+	cmd.Env = append(os.Environ(), "WIRESHARK_CONFIG_DIR="+confDir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = time.Second

@@ -89,7 +89,7 @@ func TestAnalyzeFlagsMalformed(t *testing.T) {
 	if err := os.WriteFile(path, w.b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Analyze(context.Background(), path)
+	r, err := Analyze(context.Background(), path, AnalyzeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
