@@ -1,8 +1,3 @@
-//go:build gvisortcp
-
-// gVisor's TCP needs github.com/google/btree, which go.mod does not list
-// yet; these tests run with -tags gvisortcp once it does.
-
 package tunnel
 
 import (
