@@ -8,8 +8,14 @@ import (
 )
 
 // BenchmarkNodes10k creates 10,000 nodes, each with one NIC, an IPv4
-// address, a default route and a UDP socket, and reports the heap per node.
+// address, a default route and a UDP socket, and reports the heap per node,
+// with IPv4 and IPv6 in the stacks and with IPv4 only.
 func BenchmarkNodes10k(b *testing.B) {
+	b.Run("dual-stack", func(b *testing.B) { benchNodes(b, false) })
+	b.Run("ipv4-only", func(b *testing.B) { benchNodes(b, true) })
+}
+
+func benchNodes(b *testing.B, v4only bool) {
 	const count = 10000
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
@@ -17,7 +23,7 @@ func BenchmarkNodes10k(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		n := NewNetwork(NetworkConfig{Seed: 1})
 		for j := 0; j < count; j++ {
-			node, err := n.AddNode(NodeConfig{Name: fmt.Sprintf("n%d", j)})
+			node, err := n.AddNode(NodeConfig{Name: fmt.Sprintf("n%d", j), IPv4Only: v4only})
 			if err != nil {
 				b.Fatal(err)
 			}

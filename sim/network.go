@@ -2,8 +2,11 @@ package sim
 
 import (
 	"fmt"
+	mathrand "math/rand"
 	"sort"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 // NetworkConfig configures a simulated network.
@@ -29,6 +32,10 @@ type Network struct {
 	linkList  []*Link
 	boxes     map[string]any
 	observers []Observer
+	// iptables is shared by every stack: the simulator installs no rules,
+	// and an unmodified IPTables is only ever read (each stack would
+	// otherwise hold its own copy of the default tables, about 8 KiB).
+	iptables *stack.IPTables
 }
 
 // NewNetwork returns an empty network.
@@ -38,11 +45,12 @@ func NewNetwork(cfg NetworkConfig) *Network {
 		s = NewRealtimeScheduler(cfg.Epoch)
 	}
 	return &Network{
-		seed:  cfg.Seed,
-		sched: s,
-		nodes: make(map[string]*Node),
-		links: make(map[string]*Link),
-		boxes: make(map[string]any),
+		seed:     cfg.Seed,
+		sched:    s,
+		nodes:    make(map[string]*Node),
+		links:    make(map[string]*Link),
+		boxes:    make(map[string]any),
+		iptables: stack.DefaultTables(s.Clock(), mathrand.New(newLockedSource(cfg.Seed, "iptables"))),
 	}
 }
 

@@ -102,6 +102,7 @@ func (b *Built) build() error {
 			node, err := net.AddNode(sim.NodeConfig{
 				Name:       n.Name,
 				Forwarding: n.Kind != KindHost,
+				IPv4Only:   !t.IPv6,
 				CPU:        sim.CPUConfig{Cores: n.CPU.Cores, Speed: n.CPU.Speed, Table: t.Costs},
 			})
 			if err != nil {

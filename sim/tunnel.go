@@ -1,0 +1,170 @@
+package sim
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// Tunnel is a route-based tunnel interface on a node, like a VTI: packets
+// the stack routes to it are handed to a callback (where the ESP data plane
+// seals them), and decrypted packets are injected back with Inject. Routes
+// to the remote protected subnets point at the tunnel's NIC ID.
+type Tunnel struct {
+	node *Node
+	name string
+	id   tcpip.NICID
+	mtu  atomic.Uint32
+	out  func(pkt []byte)
+
+	mu         sync.RWMutex
+	dispatcher stack.NetworkDispatcher
+
+	// Counters.
+	TxPackets, RxPackets, RxMalformed atomic.Uint64
+}
+
+var _ stack.LinkEndpoint = (*Tunnel)(nil)
+
+// AddTunnel creates a tunnel NIC with the given MTU (the inner MTU: the
+// path MTU minus the ESP overhead). out receives each packet the stack
+// sends through the tunnel; it owns the slice. out runs inside the stack's
+// send path: it must not block or call back into the stack synchronously
+// (schedule further work, such as CPU charges and the encrypted send, on the
+// scheduler).
+func (n *Node) AddTunnel(name string, mtu uint32, out func(pkt []byte)) (*Tunnel, error) {
+	if mtu < MinMTU || mtu > MaxMTU {
+		return nil, fmt.Errorf("sim: node %s: tunnel %s: MTU %d outside [%d, %d]", n.name, name, mtu, MinMTU, MaxMTU)
+	}
+	if out == nil {
+		return nil, fmt.Errorf("sim: node %s: tunnel %s: nil output", n.name, name)
+	}
+	t := &Tunnel{node: n, name: name, out: out}
+	t.mtu.Store(mtu)
+	id, err := n.AttachEndpoint(name, t)
+	if err != nil {
+		return nil, err
+	}
+	t.id = id
+	// AttachEndpoint registered a placeholder; give it the tunnel's MTU so
+	// IPv6 checks see it.
+	n.mu.Lock()
+	for _, nic := range n.nics {
+		if nic.id == id {
+			nic.mtu.Store(mtu)
+		}
+	}
+	n.mu.Unlock()
+	return t, nil
+}
+
+// ID returns the tunnel's gVisor NIC ID, for Node.AddRoute.
+func (t *Tunnel) ID() tcpip.NICID { return t.id }
+
+// Name returns the tunnel's name.
+func (t *Tunnel) Name() string { return t.name }
+
+// Inject hands a decrypted inner packet to the stack as if it had arrived on
+// the tunnel; the stack then delivers or forwards it. Call it from the
+// scheduler's goroutine (an event), not from inside the stack.
+func (t *Tunnel) Inject(pkt []byte) {
+	t.mu.RLock()
+	d := t.dispatcher
+	t.mu.RUnlock()
+	if d == nil || len(pkt) == 0 {
+		return
+	}
+	var proto tcpip.NetworkProtocolNumber
+	switch header.IPVersion(pkt) {
+	case header.IPv4Version:
+		proto = ipv4.ProtocolNumber
+	case header.IPv6Version:
+		proto = ipv6.ProtocolNumber
+	default:
+		t.RxMalformed.Add(1)
+		return
+	}
+	t.RxPackets.Add(1)
+	pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
+	t.node.delivering.Add(1)
+	d.DeliverNetworkPacket(proto, pb)
+	t.node.delivering.Add(-1)
+	pb.DecRef()
+}
+
+// WritePackets implements stack.LinkWriter.
+func (t *Tunnel) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	n := 0
+	for _, pkt := range pkts.AsSlice() {
+		v := pkt.ToView()
+		b := append([]byte(nil), v.AsSlice()...)
+		v.Release()
+		t.TxPackets.Add(1)
+		t.out(b)
+		n++
+	}
+	return n, nil
+}
+
+// MTU implements stack.NetworkLinkEndpoint.
+func (t *Tunnel) MTU() uint32 { return t.mtu.Load() }
+
+// SetMTU implements stack.NetworkLinkEndpoint.
+func (t *Tunnel) SetMTU(mtu uint32) { t.mtu.Store(mtu) }
+
+// MaxHeaderLength implements stack.NetworkLinkEndpoint.
+func (*Tunnel) MaxHeaderLength() uint16 { return 0 }
+
+// LinkAddress implements stack.NetworkLinkEndpoint.
+func (*Tunnel) LinkAddress() tcpip.LinkAddress { return "" }
+
+// SetLinkAddress implements stack.NetworkLinkEndpoint.
+func (*Tunnel) SetLinkAddress(tcpip.LinkAddress) {}
+
+// Capabilities implements stack.NetworkLinkEndpoint, with the same
+// forwarding rule as NIC.Capabilities.
+func (t *Tunnel) Capabilities() stack.LinkEndpointCapabilities {
+	if t.node.delivering.Load() > 0 {
+		return stack.CapabilityTXChecksumOffload
+	}
+	return stack.CapabilityNone
+}
+
+// Attach implements stack.NetworkLinkEndpoint.
+func (t *Tunnel) Attach(d stack.NetworkDispatcher) {
+	t.mu.Lock()
+	t.dispatcher = d
+	t.mu.Unlock()
+}
+
+// IsAttached implements stack.NetworkLinkEndpoint.
+func (t *Tunnel) IsAttached() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.dispatcher != nil
+}
+
+// Wait implements stack.NetworkLinkEndpoint.
+func (*Tunnel) Wait() {}
+
+// ARPHardwareType implements stack.NetworkLinkEndpoint.
+func (*Tunnel) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
+
+// AddHeader implements stack.NetworkLinkEndpoint.
+func (*Tunnel) AddHeader(*stack.PacketBuffer) {}
+
+// ParseHeader implements stack.NetworkLinkEndpoint.
+func (*Tunnel) ParseHeader(*stack.PacketBuffer) bool { return true }
+
+// Close implements stack.NetworkLinkEndpoint.
+func (*Tunnel) Close() {}
+
+// SetOnCloseAction implements stack.NetworkLinkEndpoint.
+func (*Tunnel) SetOnCloseAction(func()) {}
