@@ -46,9 +46,16 @@ type EngineHost struct {
 	timer  *Event
 	at     time.Time
 
-	// Stats.
-	Received, Sent, SendErrors, CostErrors uint64
+	// Stats. TimerStalls counts deadlines the engine left in the past after
+	// HandleTimeout; the host then retries MinEngineTimerStep later instead
+	// of spinning at one instant.
+	Received, Sent, SendErrors, CostErrors, TimerStalls uint64
+	fired                                               time.Time
 }
+
+// MinEngineTimerStep is how far the host pushes a deadline that an engine
+// left in the past after handling its timeout.
+const MinEngineTimerStep = time.Millisecond
 
 // HostEngine binds the engine to UDP sockets on each of binds (for IKE:
 // the gateway's address on ports 500 and 4500) and starts serving it.
@@ -150,12 +157,18 @@ func (h *EngineHost) arm(s *Scheduler) {
 	if h.timer != nil && next.Equal(h.at) {
 		return
 	}
+	if !h.fired.IsZero() && !next.After(h.fired) {
+		h.TimerStalls++
+		next = h.fired.Add(MinEngineTimerStep)
+	}
 	s.Cancel(h.timer)
 	h.at = next
 	h.timer = s.At(next.Sub(s.Epoch()), func() {
 		h.timer = nil
-		h.engine.HandleTimeout(s.Now())
+		h.fired = s.Now()
+		h.engine.HandleTimeout(h.fired)
 		h.Kick()
+		h.fired = time.Time{}
 	})
 }
 

@@ -124,3 +124,23 @@ func TestTunnel(t *testing.T) {
 	require.EqualValues(t, 1, tun.TxPackets.Load())
 	require.EqualValues(t, 1, tun.RxPackets.Load())
 }
+
+// stuck is an engine whose deadline never moves.
+type stuck struct{ calls int }
+
+func (s *stuck) Handle(time.Time, Datagram)     {}
+func (s *stuck) HandleTimeout(time.Time)        { s.calls++ }
+func (s *stuck) NextTimeout() (time.Time, bool) { return DefaultEpoch.Add(time.Second), true }
+func (s *stuck) PollTransmit() (Datagram, bool) { return Datagram{}, false }
+
+func TestEngineHostStuckTimer(t *testing.T) {
+	lt := newLine(t, 1, Symmetric("", 1500, Impairments{}), Symmetric("", 1500, Impairments{}))
+	e := &stuck{}
+	h, err := lt.h1.HostEngine(e, netip.MustParseAddrPort("10.0.1.2:500"))
+	require.NoError(t, err)
+	lt.net.Run(2 * time.Second)
+	// Fired at 1 s, then every millisecond rather than forever at 1 s.
+	require.Equal(t, 1001, e.calls)
+	require.EqualValues(t, 1001, h.TimerStalls)
+	h.Close()
+}

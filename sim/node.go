@@ -50,8 +50,14 @@ type NodeConfig struct {
 	IPv4Only bool
 }
 
-// NodeStats are per-node packet counters kept by the simulator.
+// NodeStats are per-node packet counters kept by the simulator, over all the
+// node's link NICs. gVisor's own counters are in Stack().Stats().
 type NodeStats struct {
+	// TxPackets and RxPackets count IP packets sent and received;
+	// TxFragments and RxFragments those that were IP fragments (sent: the
+	// fragments this node created or forwarded).
+	TxPackets, TxBytes, TxFragments atomic.Uint64
+	RxPackets, RxBytes, RxFragments atomic.Uint64
 	// TxNoLink counts packets the stack wrote to a NIC not attached to a link.
 	TxNoLink atomic.Uint64
 	// RxMalformed counts received packets that were not IPv4 or IPv6.
@@ -439,8 +445,11 @@ func (nic *NIC) deliver(pkt []byte) {
 		return
 	}
 	node := nic.node
-	if proto == ipv4.ProtocolNumber {
-		if pi, ok := ParsePacket(pkt); ok && pi.Fragment && pi.FragOffset > 0 {
+	node.Stats.RxPackets.Add(1)
+	node.Stats.RxBytes.Add(uint64(len(pkt)))
+	if pi, ok := ParsePacket(pkt); ok && pi.Fragment {
+		node.Stats.RxFragments.Add(1)
+		if proto == ipv4.ProtocolNumber && pi.FragOffset > 0 {
 			node.inFrag.active = true
 			node.inFrag.key = fragKey{pi.Src, pi.Dst, pi.FragID, pi.Protocol}
 			node.inFrag.offset = pi.FragOffset
@@ -469,6 +478,12 @@ func (nic *NIC) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		n++
 		if nic.node.inFrag.active && nic.node.delivering.Load() > 0 {
 			nic.fixRefragment(b)
+		}
+		st := &nic.node.Stats
+		st.TxPackets.Add(1)
+		st.TxBytes.Add(uint64(len(b)))
+		if pi, ok := ParsePacket(b); ok && pi.Fragment {
+			st.TxFragments.Add(1)
 		}
 		if l == nil {
 			nic.node.Stats.TxNoLink.Add(1)

@@ -161,6 +161,10 @@ func TestRouterRefragmentsFragments(t *testing.T) {
 	require.NoError(t, lt.h1.SendUDP(netip.MustParseAddrPort("0.0.0.0:0"), netip.MustParseAddrPort("10.0.2.2:500"), msg))
 	lt.net.Run(time.Second)
 	require.Equal(t, []int{0, 1256, 1480, 2736, 2960}, offsets)
+	require.EqualValues(t, 3, lt.h1.Stats.TxFragments.Load())
+	require.EqualValues(t, 3, lt.r.Stats.RxFragments.Load())
+	require.EqualValues(t, 5, lt.r.Stats.TxFragments.Load())
+	require.EqualValues(t, 5, lt.h2.Stats.RxFragments.Load())
 	require.Len(t, *got, 1)
 	require.Equal(t, msg, (*got)[0].payload)
 

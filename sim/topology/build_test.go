@@ -104,6 +104,18 @@ func TestBuildFragmentDropping(t *testing.T) {
 	require.Positive(t, st.Drops[sim.DropFragment])
 	require.Equal(t, st.Drops[sim.DropFragment], st.Fragments)
 	require.Positive(t, b.Links["gw-a-isp"].Stats(0).Delivered)
+
+	// The same path carries datagrams that fit in 1280 bytes.
+	top, err := Load("../../topologies/fragment-dropping.toml", LoadOptions{})
+	require.NoError(t, err)
+	top.Node("gw-a-h1").Traffic[0].Size = 1200
+	b2, err := Build(top, BuildOptions{})
+	require.NoError(t, err)
+	defer b2.Close()
+	require.NoError(t, b2.Start())
+	b2.Net.Run(10 * time.Second)
+	require.EqualValues(t, 9, b2.Sinks["gw-b-h1:9000"].Stats().Received)
+	require.Zero(t, b2.Links["isp-gw-b"].Stats(0).Fragments)
 }
 
 func TestBuildDualHubFailover(t *testing.T) {
