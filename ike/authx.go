@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"errors"
 	"time"
 
@@ -188,7 +189,7 @@ func (e *Engine) onAuthRequest(now time.Time, sa *ikeSA, in *inbound) {
 		e.failSA(now, sa, Reason{Cause: CauseAuthFailed, Notify: wire.NotifyAuthenticationFailed, Detail: err.Error()})
 		return
 	}
-	sa.peer, sa.peerID = pe, peerID
+	sa.peer, sa.peerID = pe, Identity{Type: peerID.Type, Data: bytes.Clone(peerID.Data)}
 	idr := pe.localID(sa.local).payload(true)
 	octets := suite.SignedOctets(sa.prf, hs.initResp, hs.ni, hs.keys.Pr, idr.Prime(), hs.intAuthOctets(mid))
 	e.op(sa, suite.OpPRF, sa.suite.PRF, len(idr.Prime()))
@@ -269,7 +270,7 @@ func (e *Engine) onAuthResponse(now time.Time, sa *ikeSA, in *inbound) {
 		e.failSA(now, sa, Reason{Cause: CauseAuthFailed, Detail: err.Error()})
 		return
 	}
-	sa.peerID = idFromWire(ap.idr)
+	sa.peerID = Identity{Type: ap.idr.IDType, Data: bytes.Clone(ap.idr.Data)}
 	e.establish(now, sa)
 	if hs.child != nil {
 		e.finishFirstChild(now, sa, hs, ap)

@@ -434,7 +434,9 @@ func (e *Engine) installKeys(sa *ikeSA, k *suite.IKEKeys) error {
 		return err
 	}
 	sa.skOut, sa.skIn = out, in
-	sa.skd = k.D
+	// A copy, so that the rest of the keying material (SK_e, SK_p) is not
+	// kept alive by the slice.
+	sa.skd = bytes.Clone(k.D)
 	if sa.hs != nil {
 		sa.hs.keys = k
 	}

@@ -207,7 +207,7 @@ func (e *Engine) sendResponseSealed(now time.Time, sa *ikeSA, exch wire.Exchange
 	}
 	sa.resp = cachedResponse{valid: true, mid: mid, dgrams: s.dgrams, frag: s.frag, local: sa.local, remote: sa.remote}
 	if e.cfg.Fragmentation.Policy == FragmentOnRetransmit && !s.frag {
-		sa.resp.hdr, sa.resp.first, sa.resp.plain, sa.resp.sk = s.hdr, s.first, s.plain, sk
+		sa.resp.refrag = &refragment{hdr: s.hdr, first: s.first, plain: s.plain, sk: sk}
 	}
 	e.send(sa, sa.local, sa.remote, s.dgrams, s.frag)
 	return s
@@ -216,12 +216,12 @@ func (e *Engine) sendResponseSealed(now time.Time, sa *ikeSA, exch wire.Exchange
 // resendResponse answers a retransmitted request from the cache.
 func (e *Engine) resendResponse(sa *ikeSA) {
 	r := &sa.resp
-	if r.plain != nil && !r.frag && sa.peerFrag {
-		s := &sealed{hdr: r.hdr, first: r.first, plain: r.plain}
-		if err := e.seal(sa, r.sk, s, true); err == nil {
+	if f := r.refrag; f != nil && !r.frag && sa.peerFrag {
+		s := &sealed{hdr: f.hdr, first: f.first, plain: f.plain}
+		if err := e.seal(sa, f.sk, s, true); err == nil {
 			r.dgrams, r.frag = s.dgrams, s.frag
 		}
-		r.plain, r.sk = nil, nil
+		r.refrag = nil
 	}
 	sa.metrics.ResponsesResent++
 	e.send(sa, r.local, r.remote, r.dgrams, r.frag)

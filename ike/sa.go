@@ -112,7 +112,12 @@ type cachedResponse struct {
 	frag   bool
 	local  netip.AddrPort
 	remote netip.AddrPort
-	// plain/hdr allow re-fragmenting with FragmentOnRetransmit.
+	// refrag allows re-fragmenting with FragmentOnRetransmit.
+	refrag *refragment
+}
+
+// refragment is what rebuilds a message as fragments on retransmission.
+type refragment struct {
 	hdr   wire.Header
 	first wire.PayloadType
 	plain []byte
