@@ -18,7 +18,7 @@ func ipv4Fragment(pkt []byte, mtu int) [][]byte {
 	}
 	hl := int(pkt[0]&0x0f) * 4
 	step := (mtu - hl) &^ 7
-	if step <= 0 || hl > len(pkt) {
+	if step <= 0 || hl < ipv4MinHeaderLen || hl > len(pkt) || pkt[0]>>4 != 4 {
 		return nil
 	}
 	ff := binary.BigEndian.Uint16(pkt[6:8])

@@ -58,6 +58,17 @@ const (
 	NATDropFragments
 )
 
+// String returns "reassemble" or "drop".
+func (f NATFragments) String() string {
+	switch f {
+	case NATReassemble:
+		return "reassemble"
+	case NATDropFragments:
+		return "drop"
+	}
+	return fmt.Sprintf("NATFragments(%d)", int(f))
+}
+
 // DefaultNATTimeout is the UDP mapping timeout when none is configured: the
 // minimum RFC 4787 (REQ-5) allows.
 const DefaultNATTimeout = 2 * time.Minute
@@ -100,7 +111,11 @@ const (
 
 // String names the drop reason.
 func (d NATDrop) String() string {
-	return [...]string{"unsupported", "no-mapping", "filtered", "fragment", "ttl", "too-big", "ports", "no-link"}[d]
+	names := [...]string{"unsupported", "no-mapping", "filtered", "fragment", "ttl", "too-big", "ports", "no-link"}
+	if d < 0 || int(d) >= len(names) {
+		return fmt.Sprintf("NATDrop(%d)", int(d))
+	}
+	return names[d]
 }
 
 // NATStats are a NAT's counters.

@@ -189,3 +189,29 @@ func TestFabricRoutesAndTTL(t *testing.T) {
 	nt.net.Run(time.Second)
 	require.EqualValues(t, 1, nt.fab.Stats().NoRoute)
 }
+
+func FuzzMiddleboxes(f *testing.F) {
+	udp := ipv4Packet(60, 7, 0, false, 1)
+	udp[20], udp[21], udp[22], udp[23] = 0x01, 0xf4, 0x01, 0xf4
+	f.Add(udp, false)
+	f.Add(ipv4Packet(60, 7, 8, true, 1), true)
+	icmp := ipv4Packet(40, 1, 0, false, 0)
+	icmp[9] = ipProtoICMP
+	icmp[20] = 8
+	f.Add(icmp, false)
+	f.Fuzz(func(t *testing.T, pkt []byte, outside bool) {
+		n := NewNetwork(NetworkConfig{})
+		nat, err := n.AddNAT(NATConfig{Name: "nat", External: natExt})
+		require.NoError(t, err)
+		side := 0
+		if outside {
+			side = 1
+		}
+		nat.handle(side, append([]byte(nil), pkt...))
+		fab, _ := n.AddFabric("fab")
+		p, _ := fab.AddPort("p")
+		require.NoError(t, fab.AddRoute(netip.MustParsePrefix("0.0.0.0/0"), p))
+		fab.forward(append([]byte(nil), pkt...))
+		ipv4Fragment(append([]byte(nil), pkt...), 576)
+	})
+}

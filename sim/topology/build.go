@@ -254,7 +254,9 @@ func (b *Built) route(ends [][2]end) error {
 			}
 		}
 	}
-	bfs(root)
+	if root != "" {
+		bfs(root)
+	}
 	for _, n := range t.Nodes {
 		if !seen[n.Name] {
 			bfs(n.Name)

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +191,28 @@ func TestTopologyRunDeterministic(t *testing.T) {
 	require.Equal(t, s1, s2)
 	require.Equal(t, p1, p2)
 	require.Greater(t, len(p1), 1000)
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(base))
+	for _, name := range []string{"two-sites.toml", "nat-branches.toml", "dual-hub-failover.toml"} {
+		data, err := os.ReadFile("../../topologies/" + name)
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<14 {
+			return
+		}
+		top, err := Parse("fuzz.toml", data, LoadOptions{ModelsDir: "../../models"})
+		if err == nil && len(top.Nodes) > 2000 {
+			return // building large groups is slow and says nothing new
+		}
+		if err == nil {
+			b, err := Build(top, BuildOptions{})
+			if err == nil {
+				b.Close()
+			}
+		}
+	})
 }

@@ -169,6 +169,10 @@ func (l *loader) load(f *fileSpec) {
 	if len(l.errs) > 0 {
 		return
 	}
+	if len(t.Nodes) == 0 {
+		l.errorf("node", "the topology has no nodes")
+		return
+	}
 	for i := range f.Link {
 		ls := &f.Link[i]
 		field := fmt.Sprintf("link[%d]", i)
