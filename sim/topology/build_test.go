@@ -136,3 +136,51 @@ func TestBuildDualHubFailover(t *testing.T) {
 	require.Equal(t, EventFailover, got[1].Action)
 	require.Equal(t, "hub2", got[1].Value)
 }
+
+func TestBuildIPv6(t *testing.T) {
+	src := `seed = 1
+ipv6 = true
+[[node]]
+name = "inet"
+kind = "internet"
+[[node]]
+name = "a"
+kind = "gateway"
+lan_hosts = 2
+[[node]]
+name = "b"
+kind = "router"
+lan_hosts = 1
+[[link]]
+a = "a"
+b = "inet"
+delay = "5ms"
+[[link]]
+a = "b"
+b = "inet"
+delay = "7ms"
+[[link]]
+a = "x"
+b = "inet"
+mtu = 1000
+[[node]]
+name = "x"
+`
+	top, err := Parse("v6.toml", []byte(src), LoadOptions{ModelsDir: "../../models"})
+	require.NoError(t, err)
+	b, err := Build(top, BuildOptions{})
+	require.NoError(t, err)
+	defer b.Close()
+	require.True(t, b.Addr6("a-h2").IsValid())
+	require.False(t, b.Addr6("x").IsValid(), "no IPv6 on a 1000-byte link")
+	require.True(t, top.Node("a").LAN6.Contains(b.Addr6("a-h2")))
+	p6, err := b.Nodes["a-h2"].Ping(b.Addr6("b-h1"), sim.PingOptions{Count: 3, Interval: 100 * time.Millisecond})
+	require.NoError(t, err)
+	p4, err := b.Nodes["x"].Ping(b.Addr("a-h1"), sim.PingOptions{Count: 3, Interval: 100 * time.Millisecond})
+	require.NoError(t, err)
+	b.Net.Run(2 * time.Second)
+	require.EqualValues(t, 3, p6.Stats().Received)
+	require.Equal(t, 24*time.Millisecond, p6.Stats().MinRTT)
+	require.EqualValues(t, 3, p4.Stats().Received)
+	require.Equal(t, 10*time.Millisecond, p4.Stats().MinRTT)
+}
