@@ -55,7 +55,7 @@ func requireStrongSwan(t testing.TB) {
 			t.Fatalf("%s missing: run interop/install.sh", p)
 		}
 	}
-	for _, c := range []string{"swanctl", "tshark", "mount"} {
+	for _, c := range []string{"swanctl", "tshark", "dumpcap", "mount"} {
 		if _, err := exec.LookPath(c); err != nil {
 			t.Fatalf("%s missing: run interop/install.sh", c)
 		}

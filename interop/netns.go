@@ -140,7 +140,9 @@ func (n *Netns) Delete(ctx context.Context) error {
 // CleanupStale removes namespaces that this package created in processes that no longer exist
 // (a test binary killed by a timeout cannot run its cleanups). It never touches namespaces of
 // live processes nor any without NetnsPrefix.
-func CleanupStale(ctx context.Context) error {
+func CleanupStale(ctx context.Context) error { return cleanupStale(ctx, NetnsPrefix) }
+
+func cleanupStale(ctx context.Context, prefix string) error {
 	ents, err := os.ReadDir(realnet.NetnsDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -151,7 +153,7 @@ func CleanupStale(ctx context.Context) error {
 	var errs []error
 	for _, e := range ents {
 		name := e.Name()
-		rest, ok := strings.CutPrefix(name, NetnsPrefix)
+		rest, ok := strings.CutPrefix(name, prefix)
 		if !ok {
 			continue
 		}
@@ -163,7 +165,10 @@ func CleanupStale(ctx context.Context) error {
 		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 			continue // alive (or not ours to judge)
 		}
-		errs = append(errs, (&Netns{Name: name}).Delete(ctx))
+		n := &Netns{Name: name}
+		if err := n.Delete(ctx); err != nil && fileExists(n.Path()) {
+			errs = append(errs, err) // a concurrent cleanup may have removed it first
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -181,4 +186,9 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 		return stdout.String(), fmt.Errorf("interop: %s %s: %v: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return stdout.String(), nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -11,25 +11,28 @@ import (
 )
 
 // TestCleanupStale removes a namespace named after a dead process and keeps this process's own.
+// It uses its own prefix: other test processes running at the same time clean NetnsPrefix names
+// of dead processes too.
 func TestCleanupStale(t *testing.T) {
+	const prefix = "pqt-"
 	requireNetns(t)
 	ctx := testContext(t)
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
 		t.Fatal(err)
 	}
-	stale, err := CreateNetns(ctx, fmt.Sprintf("%s%d-1-stale", NetnsPrefix, dead.Process.Pid))
+	stale, err := CreateNetns(ctx, fmt.Sprintf("%s%d-1-stale", prefix, dead.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stale.Delete(context.Background()) })
-	mine, err := CreateNetns(ctx, UniqueNetnsName("mine"))
+	mine, err := CreateNetns(ctx, prefix+strings.TrimPrefix(UniqueNetnsName("mine"), NetnsPrefix))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mine.Delete(context.Background()) })
 
-	if err := CleanupStale(ctx); err != nil {
+	if err := cleanupStale(ctx, prefix); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale.Path()); !os.IsNotExist(err) {

@@ -16,29 +16,32 @@ import (
 	"time"
 )
 
-// Capture timeouts.
+// Capture timeouts. They are generous because the CI machine may be shared and loaded.
 const (
-	captureStartTimeout = 10 * time.Second
-	captureStopTimeout  = 5 * time.Second
-	// captureStartFallback is how long StartCapture waits after "Capturing on" when tshark does
-	// not announce "Capture started".
-	captureStartFallback = time.Second
+	captureStartTimeout = 30 * time.Second
+	captureStopTimeout  = 10 * time.Second
+	// captureStartFallback is how long StartCapture waits after "Capturing on" when dumpcap does
+	// not announce its file.
+	captureStartFallback = 2 * time.Second
 	// captureDrain is how long Stop lets dumpcap read before signalling it. libpcap on Linux
 	// hands packets over in TPACKET_V3 blocks retired by a timeout (dumpcap asks for 250 ms) and a
 	// block not yet retired when the capture stops is lost: without the wait, the last packets
 	// of a test (rekeys, deletes) were missing from the file.
 	captureDrain   = 600 * time.Millisecond
-	analyzeTimeout = 30 * time.Second
+	analyzeTimeout = 60 * time.Second
 )
 
-// Capture is a running tshark writing one interface of a namespace to a pcapng file.
+// Capture is a running dumpcap (Wireshark's capture engine, which tshark itself drives) writing one
+// interface of a namespace to a pcapng file. dumpcap is used directly because it starts in
+// milliseconds, where tshark first loads every dissector: on a loaded 2-core machine that took
+// over 10 s.
 type Capture struct {
 	Path string
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
 	mu   sync.Mutex
-	errb bytes.Buffer // tshark's standard error
+	errb bytes.Buffer // dumpcap's standard error
 }
 
 func (c *Capture) stderr() string {
@@ -47,25 +50,24 @@ func (c *Capture) stderr() string {
 	return c.errb.String()
 }
 
-// StartCapture starts tshark on interface iface inside ns, writing to path, and returns once
-// tshark reports that it is capturing, so no packet sent afterwards is missed.
+// StartCapture starts dumpcap on interface iface inside ns, writing to path, and returns once
+// dumpcap is capturing, so no packet sent afterwards is missed.
 func StartCapture(ctx context.Context, ns *Netns, iface, path string) (*Capture, error) {
 	c := &Capture{Path: path, done: make(chan struct{})}
-	c.cmd = exec.Command("ip", "netns", "exec", ns.Name, "tshark", "-n", "-q", "-i", iface, "-w", path)
+	c.cmd = exec.Command("ip", "netns", "exec", ns.Name, "dumpcap", "-q", "-i", iface, "-w", path)
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	pr, pw := io.Pipe()
 	c.cmd.Stderr = pw
 	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("interop: start tshark: %w", err)
+		return nil, fmt.Errorf("interop: start dumpcap: %w", err)
 	}
 	go func() {
 		c.err = c.cmd.Wait()
 		pw.Close()
 		close(c.done)
 	}()
-	// tshark prints "Capturing on 'IFACE'" before dumpcap is really capturing: packets sent right
-	// after it were missing. "Capture started." (a [Main MESSAGE] log line) comes once they are
-	// recorded; if a tshark does not print it, a delay after "Capturing on" stands in.
+	// dumpcap prints "Capturing on 'IFACE'" before the capture is live: packets sent right after
+	// it were missing. "File: PATH" follows once it writes the file and packets are recorded.
 	started, capturing := make(chan struct{}), make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -79,7 +81,7 @@ func StartCapture(ctx context.Context, ns *Netns, iface, path string) (*Capture,
 				sawCapturing = true
 				close(capturing)
 			}
-			if !sawStarted && strings.Contains(line, "Capture started") {
+			if !sawStarted && strings.HasPrefix(line, "File:") {
 				sawStarted = true
 				close(started)
 			}
@@ -99,19 +101,19 @@ func StartCapture(ctx context.Context, ns *Netns, iface, path string) (*Capture,
 		case <-fallback:
 			return c, nil
 		case <-c.done:
-			return nil, fmt.Errorf("interop: tshark exited: %v: %s", c.err, c.stderr())
+			return nil, fmt.Errorf("interop: dumpcap exited: %v: %s", c.err, c.stderr())
 		case <-ctx.Done():
 			c.Stop()
-			return nil, fmt.Errorf("interop: tshark start: %w", ctx.Err())
+			return nil, fmt.Errorf("interop: dumpcap start: %w", ctx.Err())
 		case <-t.C:
 			c.Stop()
-			return nil, errors.New("interop: tshark did not start capturing")
+			return nil, fmt.Errorf("interop: dumpcap did not start capturing: %s", c.stderr())
 		}
 	}
 }
 
 // Stop ends the capture and waits for it: it lets dumpcap drain the kernel's packet buffer
-// (captureDrain), then sends SIGINT, on which tshark writes out the file. Safe to call twice.
+// (captureDrain), then sends SIGINT, on which dumpcap completes the file. Safe to call twice.
 func (c *Capture) Stop() error {
 	select {
 	case <-c.done:
@@ -126,7 +128,7 @@ func (c *Capture) Stop() error {
 	case <-time.After(captureStopTimeout):
 		c.cmd.Process.Kill()
 		<-c.done
-		return errors.New("interop: tshark ignored SIGINT and was killed")
+		return errors.New("interop: dumpcap ignored SIGINT and was killed")
 	}
 }
 
