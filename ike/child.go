@@ -131,7 +131,11 @@ func (e *Engine) negotiateChildFor(sa *ikeSA, pe *peerEntry, sap *wire.SA, tsi, 
 		if !pfs {
 			mine = withoutKE(mine)
 		}
-		s, num, spi, ok := selectProposal(mine, sap.Proposals, wire.ProtocolESP, preferKE, false)
+		offers := sap.Proposals
+		if pfs && (e.cfg.Compat.NoFollowupKE || e.cfg.Compat.NoIntermediate) {
+			offers = withoutAddKE(offers)
+		}
+		s, num, spi, ok := selectProposal(mine, offers, wire.ProtocolESP, preferKE, e.selectOpts())
 		if !ok || len(spi) != 4 {
 			notify = wire.NotifyNoProposalChosen
 			continue

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"encoding/hex"
 	"fmt"
 
 	"github.com/pqlab/pqlab/ike/auth"
@@ -34,6 +35,15 @@ type Config struct {
 	// Peers are the connections this engine can initiate or accept.
 	Peers []PeerConfig `toml:"peer"`
 
+	// Compat selects behaviours of implementations without some
+	// extensions (legacy peers in the lab's profiles).
+	Compat Compat `toml:"compat"`
+	// VendorIDs are sent as Vendor ID payloads in IKE_SA_INIT (RFC 7296
+	// Section 3.12), hex in TOML.
+	VendorIDs []HexBytes `toml:"vendor_ids"`
+	// MaxChildSAs limits the Child SAs per IKE SA that a peer may create;
+	// more are refused with NO_ADDITIONAL_SAS (0: no limit).
+	MaxChildSAs int `toml:"max_child_sas"`
 	// LogCryptoOps records every cryptographic operation for
 	// Engine.PollCryptoOps (per-SA counts are kept regardless).
 	LogCryptoOps bool `toml:"-"`
@@ -41,6 +51,37 @@ type Config struct {
 	// methods the engine runs (replay tests inject recorded values here).
 	KEMethod KEMethodFunc `toml:"-"`
 }
+
+// Compat switches off extensions, to model implementations that lack them.
+type Compat struct {
+	// NoIntermediate: no RFC 9242 / RFC 9370 support. The engine never
+	// announces INTERMEDIATE_EXCHANGE_SUPPORTED and treats the Additional
+	// Key Exchange transform types 6..12 as unknown.
+	NoIntermediate bool `toml:"no_intermediate"`
+	// NoFollowupKE: additional key exchanges are refused in CREATE_CHILD_SA
+	// (only proposals whose additional rounds are optional are accepted).
+	NoFollowupKE bool `toml:"no_followup_ke"`
+	// IgnoreUnknownTransforms skips transforms of unknown types in a
+	// received proposal instead of rejecting the proposal (RFC 7296
+	// Section 3.3.6 asks for rejection; some implementations ignore).
+	IgnoreUnknownTransforms bool `toml:"ignore_unknown_transforms"`
+}
+
+// HexBytes is a byte string written in TOML as hex.
+type HexBytes []byte
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (h *HexBytes) UnmarshalText(b []byte) error {
+	v, err := hex.DecodeString(string(b))
+	if err != nil {
+		return fmt.Errorf("ike: bad hex %q", b)
+	}
+	*h = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (h HexBytes) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
 
 // FragmentPolicy says when an IKE message is sent as RFC 7383 fragments.
 type FragmentPolicy uint8
@@ -243,9 +284,13 @@ type PeerConfig struct {
 	IKEProposals []string `toml:"ike_proposals"`
 	// IKELifetime governs IKE SA rekeying (RFC 7296 Section 2.8).
 	IKELifetime Lifetime `toml:"ike_lifetime"`
-	// DPDDelay is the interval of liveness checks when no message was
-	// received (RFC 7296 Section 2.4); 0 disables them.
-	DPDDelay Duration `toml:"dpd_delay"`
+	// DPDDelay is the interval of liveness checks (RFC 7296 Section 2.4);
+	// 0 disables them. By default a check is sent only when nothing was
+	// received from the peer for that long (on demand); DPDPeriodic sends
+	// one every DPDDelay regardless. A check that is not answered within
+	// the retransmission schedule ends the IKE SA.
+	DPDDelay    Duration `toml:"dpd_delay"`
+	DPDPeriodic bool     `toml:"dpd_periodic"`
 	// InitialContact sends INITIAL_CONTACT in IKE_AUTH (RFC 7296 Section 2.4).
 	InitialContact bool `toml:"initial_contact"`
 	// Children are the Child SAs: the first is created in IKE_AUTH, the

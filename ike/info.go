@@ -195,7 +195,7 @@ func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
 		sa.dpdAt = time.Time{}
 		if d := sa.peer.cfg.DPDDelay; d > 0 && sa.state == stEstablished {
 			idle := now.Sub(sa.lastRecv)
-			if idle >= time.Duration(d) && sa.req == nil {
+			if (idle >= time.Duration(d) || sa.peer.cfg.DPDPeriodic) && sa.req == nil {
 				e.sendRequest(now, sa, reqInformational, wire.ExchangeInformational, nil, nil)
 				sa.dpdAt = now.Add(time.Duration(d))
 			} else {

@@ -100,8 +100,11 @@ func (e *Engine) initNotifies(sa *ikeSA, spiR uint64, withIntermediate bool) []w
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyIKEv2FragmentationSupported})
 	}
 	ps = append(ps, &wire.Notify{NotifyType: wire.NotifySignatureHashAlgorithms, Data: auth.AppendHashAlgorithms(nil, auth.SupportedHashes())})
-	if withIntermediate {
+	if withIntermediate && !e.cfg.Compat.NoIntermediate {
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyIntermediateExchangeSupported})
+	}
+	for _, v := range e.cfg.VendorIDs {
+		ps = append(ps, &wire.VendorID{Data: v})
 	}
 	return ps
 }
@@ -298,10 +301,10 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 		return
 	}
 	offers := ip.sa.Proposals
-	if !ip.inter {
+	if !ip.inter && !e.cfg.Compat.NoIntermediate {
 		offers = withoutAddKE(offers)
 	}
-	s, num, _, ok := selectProposal(pe.ike, offers, wire.ProtocolIKE, ip.ke.Method, false)
+	s, num, _, ok := selectProposal(pe.ike, offers, wire.ProtocolIKE, ip.ke.Method, e.selectOpts())
 	if !ok {
 		e.drop(DropInvalid)
 		e.sendUnprotected(local, remote, h.SPIi, 0, h.Exchange, 0, &wire.Notify{NotifyType: wire.NotifyNoProposalChosen})
@@ -344,7 +347,7 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 	}
 	sa.prf, _ = s.PRFAlg()
 	hs := &handshake{ni: bytes.Clone(ip.nonce.Data), nr: nr, kes: s.KeyExchanges(), round: 1,
-		peerIntermediate: ip.inter, peerHashes: ip.hashes, initReq: msg.Raw, initRemote: remote}
+		peerIntermediate: ip.inter && !e.cfg.Compat.NoIntermediate, peerHashes: ip.hashes, initReq: msg.Raw, initRemote: remote}
 	sa.hs = hs
 	if err := e.initialKeys(sa, shared); err != nil {
 		e.drop(DropInvalid)

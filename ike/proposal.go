@@ -76,12 +76,22 @@ func suiteToWire(s *suite.Suite, num uint8, spi []byte) wire.Proposal {
 	return proposalToWire(p, num, spi, true)
 }
 
+// selectOpts are the compatibility switches of proposal decoding.
+type selectOpts struct {
+	ignoreUnknown bool // skip transforms of unknown types
+	noAddKE       bool // transform types 6..12 are unknown (no RFC 9370)
+}
+
+func (e *Engine) selectOpts() selectOpts {
+	return selectOpts{ignoreUnknown: e.cfg.Compat.IgnoreUnknownTransforms, noAddKE: e.cfg.Compat.NoIntermediate}
+}
+
 // proposalFromWire decodes a received proposal. ok is false when the
 // proposal holds a transform type this engine does not know, which makes it
 // unacceptable (RFC 7296 Section 3.3.6), or a transform attribute other than
 // Key Length. ignoreUnknown instead skips transforms of unknown types, as
 // some implementations do.
-func proposalFromWire(wp *wire.Proposal, ignoreUnknown bool) (*suite.Proposal, bool) {
+func proposalFromWire(wp *wire.Proposal, o selectOpts) (*suite.Proposal, bool) {
 	p := &suite.Proposal{Protocol: wp.Protocol}
 	for i := range wp.Transforms {
 		t := &wp.Transforms[i]
@@ -106,13 +116,13 @@ func proposalFromWire(wp *wire.Proposal, ignoreUnknown bool) (*suite.Proposal, b
 			p.Integ = appendOnce(p.Integ, t.ID)
 		case t.Type == wire.TransformKE:
 			p.KE = appendOnce(p.KE, t.ID)
-		case t.Type >= wire.TransformADDKE1 && t.Type <= wire.TransformADDKE7:
+		case t.Type >= wire.TransformADDKE1 && t.Type <= wire.TransformADDKE7 && !o.noAddKE:
 			n := int(t.Type - wire.TransformADDKE1)
 			p.AddKE[n] = appendOnce(p.AddKE[n], t.ID)
 		case t.Type == wire.TransformESN:
 			p.ESN = appendOnce(p.ESN, t.ID)
 		default:
-			if !ignoreUnknown {
+			if !o.ignoreUnknown {
 				return nil, false
 			}
 		}
@@ -130,7 +140,7 @@ func appendOnce(l []uint16, v uint16) []uint16 {
 // suiteFromWire decodes the single proposal of a response into a suite and
 // checks that it names exactly one transform of each type.
 func suiteFromWire(wp *wire.Proposal) (suite.Suite, bool) {
-	p, ok := proposalFromWire(wp, false)
+	p, ok := proposalFromWire(wp, selectOpts{})
 	if !ok || len(p.Encr) != 1 || len(p.PRF) > 1 || len(p.Integ) > 1 || len(p.KE) > 1 || len(p.ESN) > 1 {
 		return suite.Suite{}, false
 	}
@@ -164,7 +174,7 @@ func suiteFromWire(wp *wire.Proposal) (suite.Suite, bool) {
 // proposal is first tried with that method so that no INVALID_KE_PAYLOAD
 // round trip is needed when it is acceptable. It returns the suite and the
 // peer's proposal number, or ok false.
-func selectProposal(mine []*suite.Proposal, offered []wire.Proposal, proto wire.ProtocolID, preferKE uint16, ignoreUnknown bool) (s suite.Suite, num uint8, spi []byte, ok bool) {
+func selectProposal(mine []*suite.Proposal, offered []wire.Proposal, proto wire.ProtocolID, preferKE uint16, o selectOpts) (s suite.Suite, num uint8, spi []byte, ok bool) {
 	// First pass: honour the KE payload's method if some proposal allows it.
 	for pass := 0; pass < 2; pass++ {
 		if pass == 0 && preferKE == 0 {
@@ -175,7 +185,7 @@ func selectProposal(mine []*suite.Proposal, offered []wire.Proposal, proto wire.
 			if wp.Protocol != proto {
 				continue
 			}
-			theirs, good := proposalFromWire(wp, ignoreUnknown)
+			theirs, good := proposalFromWire(wp, o)
 			if !good {
 				continue
 			}

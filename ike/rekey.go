@@ -678,6 +678,10 @@ func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
 	if cp.ke != nil {
 		preferKE = cp.ke.Method
 	}
+	if x.kind == xNewChild && e.cfg.MaxChildSAs > 0 && len(sa.children) >= e.cfg.MaxChildSAs {
+		e.respondError(now, sa, in, wire.NotifyNoAdditionalSAs, nil)
+		return
+	}
 	res := e.negotiateChildFor(sa, sa.peer, cp.sa, cp.tsi, cp.tsr, true, preferKE, only)
 	if res.notify != 0 {
 		e.respondError(now, sa, in, res.notify, nil)
@@ -757,7 +761,11 @@ func (e *Engine) respondIKERekey(now time.Time, sa *ikeSA, in *inbound, cp *crea
 	if cp.ke != nil {
 		preferKE = cp.ke.Method
 	}
-	s, num, spi, ok := selectProposal(sa.peer.ike, cp.sa.Proposals, wire.ProtocolIKE, preferKE, false)
+	offers := cp.sa.Proposals
+	if e.cfg.Compat.NoFollowupKE || e.cfg.Compat.NoIntermediate {
+		offers = withoutAddKE(offers)
+	}
+	s, num, spi, ok := selectProposal(sa.peer.ike, offers, wire.ProtocolIKE, preferKE, e.selectOpts())
 	if !ok || len(spi) != 8 {
 		e.respondError(now, sa, in, wire.NotifyNoProposalChosen, nil)
 		return
