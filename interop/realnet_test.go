@@ -80,7 +80,16 @@ func TestRealSideAgainstCharon(t *testing.T) {
 		}.Append(nil)
 		resp = append(resp, 0, 0, 0, 8, 0, 0) // generic header; Protocol ID 0, SPI Size 0
 		resp = binary.BigEndian.AppendUint16(resp, uint16(wire.NotifyNoProposalChosen))
-		if err := ep.SendIKE(tc.natt, d.Remote, resp); err != nil {
+		if tc.natt {
+			// The raw path an engine that adds the marker itself uses (ike.Datagram).
+			if d.Raw[0]|d.Raw[1]|d.Raw[2]|d.Raw[3] != 0 || len(d.Raw) != len(d.Payload)+realnet.NonESPMarkerLen {
+				t.Errorf("Raw of the NAT-T datagram does not start with the non-ESP marker: % x", d.Raw[:8])
+			}
+			err = ep.Send(d.Local.Port(), d.Remote, append(make([]byte, realnet.NonESPMarkerLen), resp...))
+		} else {
+			err = ep.SendIKE(false, d.Remote, resp)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		select {

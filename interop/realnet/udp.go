@@ -86,8 +86,11 @@ func Classify(natt bool, b []byte) (Kind, []byte, error) {
 type Datagram struct {
 	Kind Kind
 	// Payload is the IKE message (without the non-ESP marker) or the ESP packet (from the SPI on).
-	// It is owned by the receiver.
+	// It is owned by the receiver and aliases Raw.
 	Payload []byte
+	// Raw is the UDP payload as received, non-ESP marker included: what an engine that strips the
+	// marker itself (ike.Engine.Handle) takes.
+	Raw []byte
 	// NATT is set when the datagram arrived on the NAT-T socket.
 	NATT bool
 	// Local is the address and port of the socket that received it, Remote its sender.
@@ -172,9 +175,11 @@ func (e *Endpoint) read(c *net.UDPConn, natt bool) {
 			e.malformed.Add(1)
 			continue
 		}
+		raw := append([]byte(nil), buf[:n]...)
 		d := Datagram{
 			Kind:    kind,
-			Payload: append([]byte(nil), payload...),
+			Payload: raw[n-len(payload):],
+			Raw:     raw,
 			NATT:    natt,
 			Local:   local,
 			Remote:  netip.AddrPortFrom(from.Addr().Unmap(), from.Port()),
@@ -205,6 +210,22 @@ func (e *Endpoint) Receive(ctx context.Context) (Datagram, error) {
 	case <-e.failed:
 		return Datagram{}, e.failErr
 	}
+}
+
+// Send sends the UDP payload b verbatim from the local port localPort (the Endpoint's IKE or
+// NAT-T port) to the peer: for an engine whose datagrams already carry the non-ESP marker on the
+// NAT-T port (ike.Datagram: Send(d.Local.Port(), d.Remote, d.Data)).
+func (e *Endpoint) Send(localPort uint16, to netip.AddrPort, b []byte) error {
+	if len(b) == 0 {
+		return errors.New("realnet: empty datagram")
+	}
+	switch localPort {
+	case e.ikeAddr.Port():
+		return e.write(e.ike, to, b)
+	case e.natt.Port():
+		return e.write(e.nattConn, to, b)
+	}
+	return fmt.Errorf("realnet: no socket on local port %d (have %d and %d)", localPort, e.ikeAddr.Port(), e.natt.Port())
 }
 
 // SendIKE sends one IKE message to the peer. With natt false it leaves from the IKE port as is;

@@ -126,6 +126,28 @@ func TestEndpointLoopback(t *testing.T) {
 	if got := recvPeer(); !bytes.Equal(got, []byte{0xff}) {
 		t.Errorf("keepalive sent as % x", got)
 	}
+	// Verbatim sends by local port, as an engine that adds the marker itself uses them.
+	for _, port := range []uint16{e.LocalIKE().Port(), e.LocalNATT().Port()} {
+		raw := append([]byte{0, 0, 0, 0}, ike...)
+		if err := e.Send(port, peerAddr, raw); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 2048)
+		peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, from, err := peer.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf[:n], raw) || from.Port() != port {
+			t.Errorf("Send from %d: % x from %v", port, buf[:n], from)
+		}
+	}
+	if err := e.Send(1, peerAddr, ike); err == nil {
+		t.Error("Send from a port without a socket")
+	}
+	if err := e.Send(e.LocalIKE().Port(), peerAddr, nil); err == nil {
+		t.Error("empty datagram sent")
+	}
 	if err := e.SendESP(peerAddr, []byte{0, 0, 0, 0, 0, 0, 0, 1}); err == nil {
 		t.Error("ESP with SPI 0 sent")
 	}
@@ -158,6 +180,9 @@ func TestEndpointLoopback(t *testing.T) {
 		}
 		if d.Kind != w.kind || !bytes.Equal(d.Payload, w.payload) || !d.NATT || d.Remote != peerAddr || d.Local != e.LocalNATT() {
 			t.Errorf("datagram %d = %+v, want %v % x from %v", i, d, w.kind, w.payload, peerAddr)
+		}
+		if !bytes.HasSuffix(d.Raw, d.Payload) || (w.kind == KindIKE) != (len(d.Raw) == len(d.Payload)+NonESPMarkerLen) {
+			t.Errorf("datagram %d: Raw % x does not hold Payload behind the marker", i, d.Raw)
 		}
 	}
 	send(e.LocalIKE(), ike)
