@@ -216,6 +216,7 @@ func (e *Engine) installChild(now time.Time, sa *ikeSA, ce *childEntry, s suite.
 	}
 	sa.children = append(sa.children, c)
 	e.children[inSPI] = c
+	e.nChildren++
 	info := &ChildSA{Name: c.name, Protocol: wire.ProtocolESP, InboundSPI: inSPI, OutboundSPI: outSPI, Suite: s,
 		LocalTS: localTS, RemoteTS: remoteTS, Encap: sa.encap, Local: sa.local, Remote: sa.remote,
 		Lifetime: c.life, RekeyOf: rekeyOf, Initiator: initiator}
@@ -242,6 +243,7 @@ func (e *Engine) installChild(now time.Time, sa *ikeSA, ce *childEntry, s suite.
 func (e *Engine) removeChild(now time.Time, c *childSA, why Reason, detach bool) {
 	if e.children[c.inSPI] == c {
 		delete(e.children, c.inSPI)
+		e.nChildren--
 	}
 	sa := c.ike
 	if detach {

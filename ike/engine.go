@@ -51,6 +51,9 @@ type Engine struct {
 	children map[uint32]*childSA
 	nextID   SAID
 	nHalf    int
+	// nChildren counts installed Child SAs (children also holds nil
+	// entries reserving SPIs of exchanges in progress).
+	nChildren int
 
 	timers saHeap
 
@@ -258,7 +261,7 @@ func (e *Engine) Stats() Stats {
 	s := e.stats
 	s.IKESAs = len(e.sas)
 	s.HalfOpen = e.nHalf
-	s.ChildSAs = len(e.children)
+	s.ChildSAs = e.nChildren
 	return s
 }
 
@@ -323,10 +326,9 @@ func (e *Engine) NextTimeout() (time.Time, bool) {
 func (e *Engine) HandleTimeout(now time.Time) {
 	for len(e.timers) > 0 && !e.timers[0].deadline.After(now) {
 		sa := e.timers[0]
-		before := sa.deadline
 		e.onTimer(now, sa)
-		if sa.state != stDead && sa.heapIdx >= 0 && sa.deadline.Equal(before) {
-			// A timer that did not move would spin; it must not happen.
+		if sa.state != stDead && sa.heapIdx >= 0 && !sa.deadline.After(now) {
+			// A timer still due would spin; it must not happen.
 			e.failSA(now, sa, Reason{Cause: CauseInternal, Detail: "timer did not advance"})
 		}
 	}
