@@ -2,6 +2,7 @@ package ike_test
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -93,5 +94,40 @@ func TestLossRetransmission(t *testing.T) {
 	}
 	if retrans == 0 || resent == 0 {
 		t.Fatalf("30%% loss over 20 runs: %d retransmissions, %d cached answers", retrans, resent)
+	}
+}
+
+// TestImpairments: loss, duplication, reordering and jitter together, with
+// fragmented messages, across seeds.
+func TestImpairments(t *testing.T) {
+	ini, resp := peerConfigs(proposalFor("ecp384", "mlkem1024"), "aes256gcm16")
+	cfg := ike.Config{Fragmentation: ike.FragmentConfig{Size: 576},
+		Retransmit: ike.RetransmitConfig{InitialTimeout: ike.Duration(time.Second), Base: 1.5, Tries: 8}}
+	link := harness.Link{Latency: 20 * time.Millisecond, Jitter: 30 * time.Millisecond, Loss: 0.1,
+		Duplicate: 0.2, Reorder: 0.2, ReorderDelay: 200 * time.Millisecond}
+	for seed := uint64(1); seed <= 15; seed++ {
+		a, b, _, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: seed, iCfg: cfg, rCfg: cfg, link: link})
+		checkEstablished(t, a, b)
+	}
+}
+
+// TestIPv6 runs the handshake over IPv6 with a 1280-octet path, the IPv6
+// minimum MTU: fragments count the 40-octet IPv6 header.
+func TestIPv6(t *testing.T) {
+	ini, resp := peerConfigs(proposalFor("x25519", "mlkem1024"), "aes256gcm16")
+	ini.Local, ini.Remote = netip.MustParseAddrPort("[2001:db8::1]:500"), netip.MustParseAddrPort("[2001:db8::2]:500")
+	for _, c := range []*ike.PeerConfig{&ini, &resp} {
+		c.Children[0].LocalTS, c.Children[0].RemoteTS = c.Children[0].RemoteTS, c.Children[0].LocalTS
+	}
+	ini.Children[0].LocalTS = []ike.TrafficSelector{ike.MustTS("2001:db8:1::/48")}
+	ini.Children[0].RemoteTS = []ike.TrafficSelector{ike.MustTS("2001:db8:2::/48")}
+	resp.Children[0].LocalTS = []ike.TrafficSelector{ike.MustTS("2001:db8:2::/48")}
+	resp.Children[0].RemoteTS = []ike.TrafficSelector{ike.MustTS("2001:db8:1::/48")}
+	a, b, p, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: 81, link: harness.Link{MTU: 1280}})
+	checkEstablished(t, a, b)
+	for i, r := range p.Trace[2:] {
+		if r.Fate != "sent" || 40+8+len(r.Data) > 1280 {
+			t.Fatalf("datagram %d: %d octets, %s", i+2, len(r.Data), r.Fate)
+		}
 	}
 }
