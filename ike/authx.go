@@ -208,7 +208,9 @@ func (e *Engine) onAuthRequest(now time.Time, sa *ikeSA, in *inbound) {
 	ps = append(ps, &wire.Auth{Method: method, Data: data})
 	var child *childResult
 	if ap.sa != nil {
-		child = e.negotiateChild(sa, pe, ap.sa, ap.tsi, ap.tsr, false, ap.transport)
+		// Only tunnel mode is offered: USE_TRANSPORT_MODE is not echoed
+		// (RFC 7296 Section 1.3.1).
+		child = e.negotiateChild(sa, pe, ap.sa, ap.tsi, ap.tsr, false)
 		ps = append(ps, child.payloads...)
 	}
 	e.sendResponse(now, sa, in.hdr.Exchange, mid, ps)

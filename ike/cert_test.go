@@ -86,3 +86,35 @@ func TestSignatureWrongTrust(t *testing.T) {
 		t.Fatalf("events %v / %v", a.events, b.events)
 	}
 }
+
+// TestOtherSignatureKeys covers the remaining key types once each.
+func TestOtherSignatureKeys(t *testing.T) {
+	for _, kt := range []auth.KeyType{auth.KeyECDSAP384, auth.KeyMLDSA44, auth.KeyMLDSA87} {
+		t.Run(kt.String(), func(t *testing.T) {
+			cs := newCertSet(t, kt)
+			ini, resp := peerConfigs(proposalFor("x25519", "mlkem768"), "aes256gcm16")
+			cs.apply(&ini, &resp)
+			a, b, _, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: 13})
+			checkEstablished(t, a, b)
+		})
+	}
+}
+
+// TestIdentityTypes authenticates with each identity type (PSK).
+func TestIdentityTypes(t *testing.T) {
+	for _, ids := range [][2]string{
+		{"192.0.2.1", "192.0.2.2"},
+		{"2001:db8::1", "ipv6:2001:db8::2"},
+		{"@branch.example", "fqdn:hub.example"},
+		{"branch@example", "hub@example"},
+		{"@#0102030405", "keyid:a0a1a2"},
+	} {
+		t.Run(ids[0], func(t *testing.T) {
+			ini, resp := peerConfigs(proposalFor("x25519", ""), "aes256gcm16")
+			ini.LocalID, ini.RemoteID = mustID(ids[0]), mustID(ids[1])
+			resp.LocalID, resp.RemoteID = mustID(ids[1]), mustID(ids[0])
+			a, b, _, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: 14})
+			checkEstablished(t, a, b)
+		})
+	}
+}

@@ -101,7 +101,7 @@ type childResult struct {
 // selectors intersect the initiator's (TSi is the initiator's side, our
 // remote) and one of its ESP proposals. pfs keeps key exchange transforms
 // (CREATE_CHILD_SA).
-func (e *Engine) negotiateChild(sa *ikeSA, pe *peerEntry, sap *wire.SA, tsi, tsr *wire.TS, pfs, transport bool) *childResult {
+func (e *Engine) negotiateChild(sa *ikeSA, pe *peerEntry, sap *wire.SA, tsi, tsr *wire.TS, pfs bool) *childResult {
 	return e.negotiateChildFor(sa, pe, sap, tsi, tsr, pfs, 0, nil)
 }
 

@@ -6,7 +6,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -27,11 +26,9 @@ const (
 	cookieSecretLen = 32
 	cookieVersion   = 1
 	cookieMACLen    = 16
-	cookieLen       = 1 + cookieMACLen
 	// maxInitRetries bounds IKE_SA_INIT retries after COOKIE or
 	// INVALID_KE_PAYLOAD answers.
 	maxInitRetries = 4
-	natHashLen     = sha1.Size
 )
 
 // Initiate starts an IKE SA with peer as its configuration: it sends the
@@ -600,5 +597,3 @@ func (e *Engine) nextHandshakeStep(now time.Time, sa *ikeSA) {
 		e.failSA(now, sa, Reason{Cause: CauseInternal, Detail: err.Error()})
 	}
 }
-
-var errNoKE = errors.New("ike: no key exchange")

@@ -2,7 +2,6 @@ package ike
 
 import (
 	"encoding/binary"
-	"errors"
 	"time"
 
 	"github.com/pqlab/pqlab/ike/suite"
@@ -53,14 +52,6 @@ func (e *Engine) sendIntermediate(now time.Time, sa *ikeSA) error {
 	sa.state = stIntermediate
 	return nil
 }
-
-// errNotify is an error notify to fail with.
-type errNotify struct {
-	t      wire.NotifyType
-	detail string
-}
-
-func (n *errNotify) Error() string { return "ike: " + n.t.String() + ": " + n.detail }
 
 // firstErrorNotify returns the first error notify among ps.
 func firstErrorNotify(ps []wire.Payload) *wire.Notify {
@@ -179,5 +170,3 @@ func (e *Engine) abortHandshake(now time.Time, sa *ikeSA, in *inbound, t wire.No
 	e.respondError(now, sa, in, t, nil)
 	e.failSA(now, sa, Reason{Cause: CauseNotifySent, Notify: t, Detail: detail})
 }
-
-var errHandshake = errors.New("ike: handshake state")
