@@ -41,6 +41,9 @@ func (e *Engine) sendAuth(now time.Time, sa *ikeSA) error {
 	for _, c := range signer.Certificates() {
 		ps = append(ps, &wire.Cert{Encoding: wire.CertX509Signature, Data: c})
 	}
+	if cr := pe.certReq(); cr != nil {
+		ps = append(ps, cr)
+	}
 	if pe.cfg.InitialContact {
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyInitialContact})
 	}

@@ -1,6 +1,8 @@
 package ike_test
 
 import (
+	"bytes"
+	"crypto/sha1"
 	"fmt"
 	"testing"
 	"time"
@@ -40,8 +42,9 @@ func toID(a auth.Identity) ike.Identity { return ike.Identity{Type: a.Type, Data
 func (cs *certSet) apply(ini, resp *ike.PeerConfig) {
 	ini.LocalID, ini.RemoteID = toID(cs.ini.ID), toID(cs.res.ID)
 	resp.LocalID, resp.RemoteID = toID(cs.res.ID), toID(cs.ini.ID)
-	ini.Auth = ike.AuthConfig{Signer: cs.ini.Signer(), Trust: cs.ca.Pool()}
-	resp.Auth = ike.AuthConfig{Signer: cs.res.Signer(), Trust: cs.ca.Pool()}
+	cas := []*auth.Certificate{cs.ca.Cert}
+	ini.Auth = ike.AuthConfig{Signer: cs.ini.Signer(), Trust: cs.ca.Pool(), CertReqCAs: cas}
+	resp.Auth = ike.AuthConfig{Signer: cs.res.Signer(), Trust: cs.ca.Pool(), CertReqCAs: cas}
 }
 
 var signatureKeys = []auth.KeyType{auth.KeyEd25519, auth.KeyECDSAP256, auth.KeyMLDSA65}
@@ -116,5 +119,22 @@ func TestIdentityTypes(t *testing.T) {
 			a, b, _, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: 14})
 			checkEstablished(t, a, b)
 		})
+	}
+}
+
+// TestCertReq: the responder's IKE_SA_INIT response names the CA.
+func TestCertReq(t *testing.T) {
+	cs := newCertSet(t, auth.KeyEd25519)
+	ini, resp := peerConfigs(proposalFor("x25519", ""), "aes256gcm16")
+	cs.apply(&ini, &resp)
+	a, b, p, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: 15})
+	checkEstablished(t, a, b)
+	m, err := wire.ParseMessage(p.Trace[1].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha1.Sum(cs.ca.Cert.PublicKey.MarshalPKIX())
+	if cr := wire.First[*wire.CertReq](m.Payloads); cr == nil || !bytes.Equal(cr.Data, want[:]) || cr.Encoding != wire.CertX509Signature {
+		t.Fatalf("CERTREQ %v", cr)
 	}
 }

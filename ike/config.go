@@ -310,6 +310,11 @@ type AuthConfig struct {
 	// Trust validates the peer's certificate chain and AUTH signature when
 	// the peer authenticates with a certificate.
 	Trust *auth.Pool `toml:"-"`
+	// CertReqCAs are named in CERTREQ payloads (SHA-1 of each CA's
+	// SubjectPublicKeyInfo, RFC 7296 Section 3.7): in the IKE_SA_INIT
+	// response and the IKE_AUTH request. Peers such as strongSwan send their
+	// certificate only when asked. Usually the anchors of Trust.
+	CertReqCAs []*auth.Certificate `toml:"-"`
 }
 
 // ChildConfig is one Child SA of a connection.

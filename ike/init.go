@@ -353,6 +353,9 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 	e.detectNAT(sa, ip)
 	ps := []wire.Payload{&wire.SA{Proposals: []wire.Proposal{suiteToWire(&s, num, nil)}},
 		&wire.KE{Method: s.KE, Data: pub}, &wire.Nonce{Data: nr}}
+	if cr := pe.certReq(); cr != nil {
+		ps = append(ps, cr)
+	}
 	ps = append(ps, e.initNotifies(sa, spiR, ip.inter && len(hs.kes) > 1 || ip.inter && wantsIntermediate(pe.ike))...)
 	resp, err := wire.Marshal(&wire.Message{Header: sa.header(wire.ExchangeIKESAInit, 0, true), Payloads: ps})
 	if err != nil {

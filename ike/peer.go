@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"crypto/sha1"
 	"fmt"
 	"net/netip"
 
@@ -123,3 +124,16 @@ func prfFunc(prf *suite.PRF) auth.PRF {
 
 // authIdentity converts an engine Identity to the auth package's.
 func authIdentity(id Identity) auth.Identity { return auth.Identity{Type: id.Type, Data: id.Data} }
+
+// certReq returns the CERTREQ payload naming the configured CAs, or nil.
+func (p *peerEntry) certReq() wire.Payload {
+	if len(p.cfg.Auth.CertReqCAs) == 0 {
+		return nil
+	}
+	var data []byte
+	for _, ca := range p.cfg.Auth.CertReqCAs {
+		h := sha1.Sum(ca.PublicKey.MarshalPKIX())
+		data = append(data, h[:]...)
+	}
+	return &wire.CertReq{Encoding: wire.CertX509Signature, Data: data}
+}
