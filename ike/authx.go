@@ -167,17 +167,10 @@ func (e *Engine) onAuthRequest(now time.Time, sa *ikeSA, in *inbound) {
 		return
 	}
 	peerID := idFromWire(ap.idi)
-	var pe *peerEntry
-	for _, p := range e.peers {
-		if !p.matchesAddr(sa.local, sa.remote) || !p.matchesRemoteID(peerID) || !containsSuite(p.ike, &sa.suite) {
-			continue
-		}
-		if ap.idr != nil && !idFromWire(ap.idr).Equal(p.localID(sa.local)) {
-			continue
-		}
-		pe = p
-		break
-	}
+	pe := e.peers.forAuth(peerID, func(p *peerEntry) bool {
+		return p.matchesAddr(sa.local, sa.remote) && containsSuite(p.ike, &sa.suite) &&
+			(ap.idr == nil || idFromWire(ap.idr).Equal(p.localID(sa.local)))
+	})
 	mid := in.hdr.MessageID
 	var err error
 	if pe == nil {

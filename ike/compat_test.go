@@ -2,12 +2,14 @@ package ike_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/pqlab/pqlab/ike"
+	"github.com/pqlab/pqlab/ike/harness"
 	"github.com/pqlab/pqlab/ike/wire"
 )
 
@@ -158,5 +160,35 @@ psk = "k"`} {
 		if err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+// TestHubManyPeers: a responder with one connection per branch (distinct
+// identities and keys) picks the right one.
+func TestHubManyPeers(t *testing.T) {
+	ini, resp := peerConfigs(proposalFor("x25519", ""), "aes256gcm16")
+	hub, err := ike.NewEngine(ike.Config{}, seeded(91))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2000; i++ {
+		p := resp
+		p.Name = fmt.Sprintf("branch-%d", i)
+		p.RemoteID = mustID(fmt.Sprintf("branch-%d@pqlab", i))
+		p.Auth.PSK = fmt.Sprintf("psk-%d", i)
+		if err := hub.AddPeer(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ini.LocalID = mustID("branch-1777@pqlab")
+	ini.Auth.PSK = "psk-1777"
+	ei, _ := ike.NewEngine(ike.Config{}, seeded(92))
+	a, b := &endpoint{e: ei}, &endpoint{e: hub}
+	p := harness.New(a, b, t0, 93)
+	ei.Initiate(p.Now, ini)
+	p.Run(t0.Add(time.Minute), func() bool { return len(b.find(ike.EventChildSAInstalled)) > 0 })
+	checkEstablished(t, a, b)
+	if got := b.find(ike.EventIKESAEstablished)[0].Peer; got != "branch-1777" {
+		t.Fatalf("hub chose %q", got)
 	}
 }

@@ -43,7 +43,7 @@ type Engine struct {
 	cfg   Config
 	rand  io.Reader
 	ent   entropy
-	peers []*peerEntry
+	peers peerIndex
 
 	sas      map[uint64]*ikeSA // by local SPI
 	byID     map[SAID]*ikeSA
@@ -136,12 +136,25 @@ func NewEngine(cfg Config, rand io.Reader) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.peers = append(e.peers, p)
+		e.peers.add(p)
 	}
 	if _, err := io.ReadFull(rand, e.cookieSecret[:]); err != nil {
 		return nil, fmt.Errorf("ike: reading cookie secret: %w", err)
 	}
 	return e, nil
+}
+
+// AddPeer adds a connection that incoming IKE SAs may use (as
+// Config.Peers does at creation). Lookups are indexed by the peer's Remote
+// address and RemoteID, so a hub can hold one connection per branch.
+func (e *Engine) AddPeer(p PeerConfig) error {
+	pe, err := newPeerEntry(&p)
+	if err != nil {
+		return err
+	}
+	e.peers.add(pe)
+	e.cfg.Peers = append(e.cfg.Peers, p)
+	return nil
 }
 
 // Config returns the engine's configuration with defaults filled in.

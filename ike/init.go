@@ -285,13 +285,7 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 			return
 		}
 	}
-	var pe *peerEntry
-	for _, p := range e.peers {
-		if p.matchesAddr(local, remote) {
-			pe = p
-			break
-		}
-	}
+	pe := e.peers.forInit(local, remote)
 	if pe == nil {
 		e.drop(DropNoConfig)
 		e.sendUnprotected(local, remote, h.SPIi, 0, h.Exchange, 0, &wire.Notify{NotifyType: wire.NotifyNoProposalChosen})
