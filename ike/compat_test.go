@@ -186,7 +186,9 @@ func TestHubManyPeers(t *testing.T) {
 	a, b := &endpoint{e: ei}, &endpoint{e: hub}
 	p := harness.New(a, b, t0, 93)
 	ei.Initiate(p.Now, ini)
-	p.Run(t0.Add(time.Minute), func() bool { return len(b.find(ike.EventChildSAInstalled)) > 0 })
+	p.Run(t0.Add(time.Minute), func() bool {
+		return len(b.find(ike.EventChildSAInstalled)) > 0 && len(a.find(ike.EventChildSAInstalled)) > 0
+	})
 	checkEstablished(t, a, b)
 	if got := b.find(ike.EventIKESAEstablished)[0].Peer; got != "branch-1777" {
 		t.Fatalf("hub chose %q", got)
