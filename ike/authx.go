@@ -324,6 +324,7 @@ func (e *Engine) finishFirstChild(now time.Time, sa *ikeSA, hs *handshake, ap *a
 func (e *Engine) establish(now time.Time, sa *ikeSA) {
 	sa.state = stEstablished
 	sa.metrics.Established = now
+	e.indexIdentity(sa)
 	if !sa.halfOpen.IsZero() {
 		e.nHalf--
 		sa.halfOpen = time.Time{}
@@ -341,12 +342,32 @@ func (e *Engine) establish(now time.Time, sa *ikeSA) {
 // initialContact deletes the other IKE SAs with the same peer identity
 // (RFC 7296 Section 2.4).
 func (e *Engine) initialContact(now time.Time, keep *ikeSA, id Identity) {
-	for _, other := range e.sas {
-		if other == keep || other.state != stEstablished || other.peer == nil || other.peer != keep.peer {
-			continue
-		}
-		if other.peerID.Equal(id) {
+	for _, other := range append([]*ikeSA(nil), e.byIdentity[idKey(id)]...) {
+		if other != keep && other.state == stEstablished && other.peer == keep.peer {
 			e.removeSA(now, other, Reason{Cause: CauseInitialContact}, true)
 		}
+	}
+}
+
+// indexIdentity records an established SA under its peer's identity (for
+// INITIAL_CONTACT); unindexIdentity removes it.
+func (e *Engine) indexIdentity(sa *ikeSA) {
+	k := idKey(sa.peerID)
+	e.byIdentity[k] = append(e.byIdentity[k], sa)
+}
+
+func (e *Engine) unindexIdentity(sa *ikeSA) {
+	k := idKey(sa.peerID)
+	l := e.byIdentity[k]
+	for i, o := range l {
+		if o == sa {
+			l = append(l[:i], l[i+1:]...)
+			break
+		}
+	}
+	if len(l) == 0 {
+		delete(e.byIdentity, k)
+	} else {
+		e.byIdentity[k] = l
 	}
 }

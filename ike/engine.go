@@ -48,9 +48,11 @@ type Engine struct {
 	sas      map[uint64]*ikeSA // by local SPI
 	byID     map[SAID]*ikeSA
 	halfOpen map[initKey]*ikeSA // responder IKE_SA_INIT retransmission index
-	children map[uint32]*childSA
-	nextID   SAID
-	nHalf    int
+	// byIdentity indexes established SAs by the peer's identity.
+	byIdentity map[string][]*ikeSA
+	children   map[uint32]*childSA
+	nextID     SAID
+	nHalf      int
 	// nChildren counts installed Child SAs (children also holds nil
 	// entries reserving SPIs of exchanges in progress).
 	nChildren int
@@ -122,13 +124,14 @@ func NewEngine(cfg Config, rand io.Reader) (*Engine, error) {
 		cfg.KEMethod = suite.MethodByID
 	}
 	e := &Engine{
-		cfg:      cfg,
-		rand:     rand,
-		sas:      make(map[uint64]*ikeSA),
-		byID:     make(map[SAID]*ikeSA),
-		halfOpen: make(map[initKey]*ikeSA),
-		children: make(map[uint32]*childSA),
-		logOps:   cfg.LogCryptoOps,
+		cfg:        cfg,
+		rand:       rand,
+		sas:        make(map[uint64]*ikeSA),
+		byID:       make(map[SAID]*ikeSA),
+		halfOpen:   make(map[initKey]*ikeSA),
+		byIdentity: make(map[string][]*ikeSA),
+		children:   make(map[uint32]*childSA),
+		logOps:     cfg.LogCryptoOps,
 	}
 	e.ent = readerEntropy{rand}
 	for i := range cfg.Peers {

@@ -473,6 +473,9 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 		delete(e.sas, sa.localSPI())
 	}
 	delete(e.byID, sa.id)
+	if sa.state >= stEstablished {
+		e.unindexIdentity(sa)
+	}
 	sa.state = stDead
 	for _, x := range []*childExchange{sa.xchg, sa.ixchg} {
 		if x != nil {

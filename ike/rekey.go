@@ -574,6 +574,7 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 	e.sas[x.newSPI] = sa
 	x.newSPI = 0
 	e.byID[sa.id] = sa
+	e.indexIdentity(sa)
 	sa.children, old.children = old.children, nil
 	for _, c := range sa.children {
 		c.ike = sa
