@@ -37,6 +37,9 @@ type CPUStats struct {
 	Ops map[string]uint64
 	// Busy is the total core time charged.
 	Busy time.Duration
+	// BusyWall is the virtual time during which at least one core was
+	// busy (or work was queued), up to the end of the work charged so far.
+	BusyWall time.Duration
 	// Wait is the total time operations waited for a free core; MaxWait the
 	// longest single wait.
 	Wait, MaxWait time.Duration
@@ -55,6 +58,11 @@ type CPU struct {
 	mu    sync.Mutex
 	free  []time.Duration // virtual time each core becomes free
 	stats CPUStats
+	// busyUntil is the latest completion charged: from each charge's
+	// instant to its end every moment is busy (a core runs it or all cores
+	// are busy while it waits), so the busy wall time grows by the part of
+	// [now, end) after busyUntil.
+	busyUntil time.Duration
 }
 
 // NewCPU returns a CPU model on scheduler s.
@@ -132,6 +140,10 @@ func (c *CPU) charge(op string, cost time.Duration, done func()) time.Duration {
 	}
 	c.stats.Ops[op]++
 	c.stats.Busy += cost
+	if end > c.busyUntil {
+		c.stats.BusyWall += end - max(now, c.busyUntil)
+		c.busyUntil = end
+	}
 	if w := start - now; w > 0 {
 		c.stats.Wait += w
 		c.stats.MaxWait = max(c.stats.MaxWait, w)

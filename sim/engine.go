@@ -36,6 +36,16 @@ type CostReporter interface {
 	PollCost() (op string, units int, ok bool)
 }
 
+// Completer is implemented by engines whose results other than datagrams
+// (an SA becoming usable, keys to install) take effect when the CPU work
+// that produced them completes. After each Handle or HandleTimeout (and on
+// Kick) the host takes the pending completion, if any, and runs it at the
+// completion time of that work, just before sending the datagrams it
+// produced. Completions run in the order the work was charged.
+type Completer interface {
+	TakeCompletion() func(now time.Time)
+}
+
 // EngineHost runs an Engine on a node: it owns the engine's UDP sockets and
 // its timer, and charges its work to the node's CPU. Everything happens on
 // the scheduler's goroutine.
@@ -113,7 +123,14 @@ func (h *EngineHost) Kick() {
 			cost += c
 		}
 	}
+	var done func(time.Time)
+	if c, ok := h.engine.(Completer); ok {
+		done = c.TakeCompletion()
+	}
 	send := func() {
+		if done != nil {
+			done(s.Now())
+		}
 		for _, d := range out {
 			if err := h.send(d); err != nil {
 				h.SendErrors++
@@ -126,7 +143,7 @@ func (h *EngineHost) Kick() {
 		// Charged as one job at the reference speed already applied by
 		// Cost; ChargeDuration would scale it twice.
 		h.node.cpu.charge("engine", cost, send)
-	} else if len(out) > 0 {
+	} else if len(out) > 0 || done != nil {
 		send()
 	}
 	h.arm(s)

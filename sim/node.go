@@ -87,10 +87,11 @@ type Node struct {
 		length int
 	}
 
-	mu    sync.Mutex
-	nics  []*NIC
-	udp   []*UDPConn
-	ephem map[tcpip.NetworkProtocolNumber]*UDPConn
+	mu         sync.Mutex
+	nics       []*NIC
+	udp        []*UDPConn
+	ephem      map[tcpip.NetworkProtocolNumber]*UDPConn
+	espHandler IPHandler
 
 	// Stats are the simulator's counters for this node.
 	Stats NodeStats
@@ -146,7 +147,8 @@ func newNode(net *Network, cfg NodeConfig) *Node {
 	// TCP is not included: gVisor's tcp package needs github.com/google/btree,
 	// which go.sum does not list yet, and its processor goroutines make a
 	// virtual-time run non-deterministic anyway (FACTS.md).
-	transports := []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6}
+	espProto := func(*stack.Stack) stack.TransportProtocol { return &espProtocol{node: n} }
+	transports := []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4, espProto, icmp.NewProtocol6}
 	netProtos := []stack.NetworkProtocolFactory{
 		ipv4.NewProtocolWithOptions(ipv4.Options{IGMP: ipv4.IGMPOptions{Enabled: false}}),
 	}
@@ -158,7 +160,7 @@ func newNode(net *Network, cfg NodeConfig) *Node {
 			DADConfigs:       stack.DADConfigurations{DupAddrDetectTransmits: 0},
 		}))
 	} else {
-		transports = transports[:2] // no ICMPv6
+		transports = transports[:3] // no ICMPv6
 	}
 	n.stack = stack.New(stack.Options{
 		NetworkProtocols:   netProtos,
