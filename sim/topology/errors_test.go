@@ -54,6 +54,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad kind", strings.Replace(base, `kind = "gateway"`, `kind = "switch"`, 1), `topologies/t.toml:11: node[1].kind: unknown kind "switch"`},
 		{"engine on host", base + "[[node]]\nname = \"h\"\nrole = \"initiator\"\n", `topologies/t.toml:20: node[2].role: only gateways run the IKE engine`},
 		{"bad role", strings.Replace(base, `lan_hosts = 1`, "lan_hosts = 1\nrole = \"boss\"", 1), `topologies/t.toml:13: node[1].role: unknown role "boss"`},
+		{"unknown peer model", strings.Replace(base, `lan_hosts = 1`, "lan_hosts = 1\npeer_model = \"strongswan6\"", 1), `topologies/t.toml:13: node[1].peer_model: no peer model "strongswan6"`},
 		{"peer missing", strings.Replace(base, `lan_hosts = 1`, "lan_hosts = 1\npeers = [\"b\"]", 1), `node[1].peers: no node "b"`},
 		{"unconnected", base + "[[node]]\nname = \"lonely\"\n", `topologies/t.toml:18: node[2]: node lonely has no link`},
 		{"bad mtu", base + "mtu = 100\n", "topologies/t.toml:18: link[0].mtu: MTU 100 outside [576, 65535]"},

@@ -71,6 +71,8 @@ type loader struct {
 	nextLAN     uint32
 	lanIndex    int
 	pending     []pendingLink
+	// peerModels caches whether models/peers/<name>.toml exists.
+	peerModels map[string]bool
 }
 
 // errorf records an error at the line of field (a TOML path such as
@@ -277,6 +279,21 @@ func (l *loader) checkName(field, name string) bool {
 	return true
 }
 
+// peerModelExists reports whether the models directory holds the peer
+// behaviour profile name (models/peers/<name>.toml, see package models).
+func (l *loader) peerModelExists(name string) bool {
+	if ok, seen := l.peerModels[name]; seen {
+		return ok
+	}
+	if l.peerModels == nil {
+		l.peerModels = map[string]bool{}
+	}
+	st, err := os.Stat(filepath.Join(l.models, "peers", name+".toml"))
+	ok := err == nil && st.Mode().IsRegular()
+	l.peerModels[name] = ok
+	return ok
+}
+
 // member builds a node from the shared fields.
 func (l *loader) member(ms *memberSpec, field, name, group string, index, line int) *Node {
 	n := &Node{Name: name, Group: group, Index: index, Line: line, field: field}
@@ -317,6 +334,9 @@ func (l *loader) member(ms *memberSpec, field, name, group string, index, line i
 	}
 	if ms.PeerModel != "" && !reName.MatchString(ms.PeerModel) {
 		l.errorf(field+".peer_model", "bad model name %q", ms.PeerModel)
+	} else if ms.PeerModel != "" && !l.peerModelExists(ms.PeerModel) {
+		l.errorf(field+".peer_model", "no peer model %q (no file %s)", ms.PeerModel,
+			filepath.Join(l.models, "peers", ms.PeerModel+".toml"))
 	}
 	if ms.LANHosts < 0 || ms.LANHosts > MaxLANHosts {
 		l.errorf(field+".lan_hosts", "%d outside [0, %d]", ms.LANHosts, MaxLANHosts)

@@ -93,7 +93,7 @@ func parseRole(s string) (Role, error) {
 // form; their meaning belongs to the engine.
 type Engine struct {
 	// PeerModel names a behaviour profile in models/peers (e.g.
-	// "strongswan6").
+	// "strongswan-6"); loading checks that models/peers/<name>.toml exists.
 	PeerModel string
 	// Role is the IKE role.
 	Role Role
