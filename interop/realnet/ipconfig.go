@@ -87,3 +87,16 @@ func (c IPConfig) output(ctx context.Context, args ...string) (string, error) {
 	}
 	return stdout.String(), nil
 }
+
+// AddRouteVia routes dst through the gateway via (when valid) on dev, replacing an existing route
+// to dst.
+func (c IPConfig) AddRouteVia(ctx context.Context, dst netip.Prefix, via netip.Addr, dev string) error {
+	if !dst.IsValid() {
+		return errors.New("realnet: invalid route destination")
+	}
+	args := []string{"route", "replace", dst.Masked().String()}
+	if via.IsValid() {
+		args = append(args, "via", via.String())
+	}
+	return c.ip(ctx, append(args, "dev", dev)...)
+}

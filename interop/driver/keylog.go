@@ -1,0 +1,178 @@
+package driver
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/pqlab/pqlab/esp"
+	"github.com/pqlab/pqlab/ike"
+	"github.com/pqlab/pqlab/ike/suite"
+	"github.com/pqlab/pqlab/ike/wire"
+)
+
+// Key log files: Wireshark's user access tables (UAT) for IKEv2 and ESP decryption, read from its
+// personal configuration directory (WIRESHARK_CONFIG_DIR).
+const (
+	// ESPTableFile holds one line per ESP SA: protocol, source and destination address, SPI,
+	// encryption algorithm and key, authentication algorithm and key.
+	ESPTableFile = "esp_sa"
+	// IKETableFile holds one line per IKE SA: both SPIs, SK_ei, SK_er, the encryption algorithm,
+	// SK_ai, SK_ar and the integrity algorithm.
+	IKETableFile = "ikev2_decryption_table"
+	// TsharkESPDecode is the preference that makes tshark use the esp_sa table.
+	TsharkESPDecode = "esp.enable_encryption_decode:TRUE"
+)
+
+// ErrNotDecryptable reports an algorithm that Wireshark's tables cannot name (tshark 4.0 knows no
+// ChaCha20-Poly1305 for ESP or IKE).
+var ErrNotDecryptable = errors.New("driver: algorithm not in Wireshark's decryption tables")
+
+// KeyLog writes the keys of the SAs a driver installs in Wireshark's table formats, so that a
+// capture of the run can be decrypted: tshark -o esp.enable_encryption_decode:TRUE with
+// WIRESHARK_CONFIG_DIR set to the directory. The files are rewritten whole on every change. It is
+// safe for concurrent use.
+type KeyLog struct {
+	dir      string
+	mu       sync.Mutex
+	espLines []string
+	ikeLines []string
+}
+
+// NewKeyLog creates dir if needed and returns a key log writing there.
+func NewKeyLog(dir string) (*KeyLog, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("driver: key log: %w", err)
+	}
+	return &KeyLog{dir: dir}, nil
+}
+
+// Dir returns the directory of the tables.
+func (k *KeyLog) Dir() string { return k.dir }
+
+// AddChild records both directions of a Child SA: the outbound SA from c.Local to c.Remote with
+// c.OutboundSPI and c.Outbound, the inbound SA the other way with c.InboundSPI and c.Inbound.
+func (k *KeyLog) AddChild(c *ike.ChildSA) error {
+	s := ESPSuite(c)
+	out, err := ESPTableLine(c.Local.Addr(), c.Remote.Addr(), c.OutboundSPI, s, esp.Keys{Encr: c.Outbound.Encr, Integ: c.Outbound.Integ})
+	if err != nil {
+		return err
+	}
+	in, err := ESPTableLine(c.Remote.Addr(), c.Local.Addr(), c.InboundSPI, s, esp.Keys{Encr: c.Inbound.Encr, Integ: c.Inbound.Integ})
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.espLines = append(k.espLines, out, in)
+	return writeTable(filepath.Join(k.dir, ESPTableFile), k.espLines)
+}
+
+// IKEKeys are the SK_e and SK_a keys of an IKE SA (RFC 7296 Section 2.14); AEAD encryption keys
+// end with their salt, as prf+ produced them.
+type IKEKeys struct {
+	SPIi, SPIr uint64
+	Suite      suite.Suite
+	// EI, ER, AI, AR are SK_ei, SK_er, SK_ai and SK_ar.
+	EI, ER, AI, AR []byte
+}
+
+// AddIKE records the keys of an IKE SA, so that its encrypted payloads (IKE_AUTH and later)
+// decrypt.
+func (k *KeyLog) AddIKE(keys IKEKeys) error {
+	line, err := IKETableLine(keys)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.ikeLines = append(k.ikeLines, line)
+	return writeTable(filepath.Join(k.dir, IKETableFile), k.ikeLines)
+}
+
+func writeTable(path string, lines []string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("driver: key log: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("driver: key log: %w", err)
+	}
+	return nil
+}
+
+// uatLine quotes the fields of one UAT record.
+func uatLine(fields ...string) string {
+	q := make([]string, len(fields))
+	for i, f := range fields {
+		q[i] = `"` + f + `"`
+	}
+	return strings.Join(q, ",")
+}
+
+func hexKey(b []byte) string { return "0x" + hex.EncodeToString(b) }
+
+// ESPTableLine formats one esp_sa record: the SA from src to dst with the given SPI. The names are
+// Wireshark's (epan/dissectors/packet-ipsec.c); AES-GCM keys include their 4-octet salt (RFC 4106
+// Section 8.1) and take the "NULL" authentication algorithm.
+func ESPTableLine(src, dst netip.Addr, spi uint32, s esp.Suite, k esp.Keys) (string, error) {
+	proto := "IPv4"
+	if src.Is6() {
+		proto = "IPv6"
+	}
+	var encr, integ string
+	switch s.Encr {
+	case wire.EncrAESGCM16:
+		encr = "AES-GCM with 16 octet ICV [RFC4106]"
+	case wire.EncrAESCBC:
+		encr = "AES-CBC [RFC3602]"
+	default:
+		return "", fmt.Errorf("%w: ESP %v", ErrNotDecryptable, s)
+	}
+	switch s.Integ {
+	case wire.IntegNone:
+		integ = "NULL"
+	case wire.IntegHMACSHA2256128:
+		integ = "HMAC-SHA-256-128 [RFC4868]"
+	case wire.IntegHMACSHA2384192:
+		integ = "HMAC-SHA-384-192 [RFC4868]"
+	case wire.IntegHMACSHA2512256:
+		integ = "HMAC-SHA-512-256 [RFC4868]"
+	default:
+		return "", fmt.Errorf("%w: ESP %v", ErrNotDecryptable, s)
+	}
+	return uatLine(proto, src.String(), dst.String(), fmt.Sprintf("0x%08x", spi), encr, hexKey(k.Encr), integ, hexKey(k.Integ)), nil
+}
+
+// IKETableLine formats one ikev2_decryption_table record. SPIs are 16 hex digits without prefix,
+// keys plain hex; the algorithm names are Wireshark's (epan/dissectors/packet-isakmp.c).
+func IKETableLine(k IKEKeys) (string, error) {
+	var encr, integ string
+	switch {
+	case k.Suite.Encr == wire.EncrAESGCM16 && k.Suite.EncrKeyBits != 0:
+		encr = fmt.Sprintf("AES-GCM-%d with 16 octet ICV [RFC5282]", k.Suite.EncrKeyBits)
+	case k.Suite.Encr == wire.EncrAESCBC && k.Suite.EncrKeyBits != 0:
+		encr = fmt.Sprintf("AES-CBC-%d [RFC3602]", k.Suite.EncrKeyBits)
+	default:
+		return "", fmt.Errorf("%w: IKE %v", ErrNotDecryptable, k.Suite.String())
+	}
+	switch k.Suite.Integ {
+	case wire.IntegNone:
+		integ = "NONE [RFC4306]"
+	case wire.IntegHMACSHA2256128:
+		integ = "HMAC_SHA2_256_128 [RFC4868]"
+	case wire.IntegHMACSHA2384192:
+		integ = "HMAC_SHA2_384_192 [RFC4868]"
+	case wire.IntegHMACSHA2512256:
+		integ = "HMAC_SHA2_512_256 [RFC4868]"
+	default:
+		return "", fmt.Errorf("%w: IKE %v", ErrNotDecryptable, k.Suite.String())
+	}
+	return uatLine(fmt.Sprintf("%016x", k.SPIi), fmt.Sprintf("%016x", k.SPIr), hex.EncodeToString(k.EI),
+		hex.EncodeToString(k.ER), encr, hex.EncodeToString(k.AI), hex.EncodeToString(k.AR), integ), nil
+}

@@ -1,0 +1,296 @@
+package interop
+
+// Fixture for pqlab against strongSwan: charon in namespace A, pqlab's driver (package
+// interop/driver) in namespace B, running in this test process with its sockets and TUN device
+// created inside B (realnet.InNetns).
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pqlab/pqlab/ike"
+	"github.com/pqlab/pqlab/ike/auth"
+	"github.com/pqlab/pqlab/ike/auth/authtest"
+	"github.com/pqlab/pqlab/interop/driver"
+)
+
+// pqlabPeerName is the name of pqlab's connection to charon, childName its Child SA (shared with
+// charon's naming).
+const pqlabPeerName = "charon"
+
+// interopSpec parameterizes one pqlab-to-charon tunnel. Proposals use strongSwan's syntax, which
+// both sides read.
+type interopSpec struct {
+	Proposals    string
+	ESPProposals string
+	// Auth is 0 for PSK, otherwise the key algorithm of both peers' certificates: charon's is
+	// issued by an interop CA (crypto/x509), pqlab's by pqlab's own CA (ike/auth/authtest), and
+	// each side trusts only the other's CA.
+	Auth KeyAlg
+	// CertPadding adds DNS names to both certificates.
+	CertPadding int
+	// FragmentSize, when set, is both sides' IKE fragment size (RFC 7383).
+	FragmentSize int
+}
+
+// pqlabPair is charon in A against pqlab in B, with a capture on A's veth.
+type pqlabPair struct {
+	Pair    *Pair
+	A, B    peer
+	C       *Charon
+	D       *driver.Driver
+	Capture *Capture
+	Dir     string
+	// KeyDir holds pqlab's Wireshark key log (esp_sa).
+	KeyDir string
+	Spec   interopSpec
+	runErr chan error
+	stop   context.CancelFunc
+}
+
+// authKeyType maps an interop key algorithm to package auth's.
+func authKeyType(a KeyAlg) auth.KeyType {
+	switch a {
+	case KeyECDSAP256:
+		return auth.KeyECDSAP256
+	case KeyECDSAP384:
+		return auth.KeyECDSAP384
+	case KeyEd25519:
+		return auth.KeyEd25519
+	}
+	return 0
+}
+
+// newPqlabPair starts charon in A with connection connName (child childName) towards B and pqlab's
+// driver in B with peer pqlabPeerName towards A; neither initiates.
+func newPqlabPair(t *testing.T, spec interopSpec) *pqlabPair {
+	t.Helper()
+	requireStrongSwan(t)
+	p := newTestPair(t)
+	a, b := peersOf(p)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	if err := a.NS.AddAddr(ctx, "lo", netip.PrefixFrom(a.Inner, 32)); err != nil {
+		t.Fatal(err)
+	}
+	dir := shortTempDir(t)
+	s := &pqlabPair{Pair: p, A: a, B: b, Dir: dir, KeyDir: filepath.Join(dir, "keys"), Spec: spec}
+
+	// Credentials: charon's from an interop CA, pqlab's from an authtest CA.
+	conn := Conn{
+		Name:        connName,
+		LocalAddrs:  []string{a.Outer.String()},
+		RemoteAddrs: []string{b.Outer.String()},
+		Proposals:   []string{spec.Proposals},
+		Encap:       true,
+		Local:       Auth{Method: "psk", ID: a.ID},
+		Remote:      Auth{Method: "psk", ID: b.ID},
+		Children: []Child{{
+			Name:         childName,
+			LocalTS:      []string{netip.PrefixFrom(a.Inner, 32).String()},
+			RemoteTS:     []string{netip.PrefixFrom(b.Inner, 32).String()},
+			ESPProposals: []string{spec.ESPProposals},
+		}},
+	}
+	swan := SwanctlConfig{}
+	pq := ike.PeerConfig{
+		Name:         pqlabPeerName,
+		Local:        netip.AddrPortFrom(b.Outer, 500),
+		Remote:       netip.AddrPortFrom(a.Outer, 500),
+		LocalID:      ike.Identity{},
+		IKEProposals: []string{spec.Proposals},
+		Children: []ike.ChildConfig{{
+			Name:         childName,
+			ESPProposals: []string{spec.ESPProposals},
+			LocalTS:      []ike.TrafficSelector{ike.MustTS(netip.PrefixFrom(b.Inner, 32).String())},
+			RemoteTS:     []ike.TrafficSelector{ike.MustTS(netip.PrefixFrom(a.Inner, 32).String())},
+		}},
+	}
+	var err error
+	if pq.LocalID, err = ike.ParseIdentity("@" + b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if pq.RemoteID, err = ike.ParseIdentity("@" + a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if spec.Auth == 0 {
+		swan.PSKs = []PSK{{IDs: []string{a.ID, b.ID}, Secret: psk}}
+		pq.Auth.PSK = psk
+	} else {
+		ca, err := NewCA(spec.Auth, "interop CA "+spec.Auth.String(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, key, err := ca.Issue(spec.Auth, a.ID, spec.CertPadding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pca, err := authtest.NewCA([]byte("pqlab interop "+t.Name()), authKeyType(spec.Auth))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := []string{b.ID}
+		for i := 0; i < spec.CertPadding; i++ {
+			names = append(names, fmt.Sprintf("pad%04d.%s", i, b.ID))
+		}
+		ent, err := pca.Issue(b.ID, authtest.Options{DNSNames: names})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Local = Auth{Method: "pubkey", ID: a.ID, Certs: []string{"local.pem"}}
+		conn.Remote = Auth{Method: "pubkey", ID: b.ID, CACerts: []string{"pqlab-ca.pem"}}
+		swan.Files = map[string][]byte{
+			"x509/local.pem":      cert,
+			"x509ca/pqlab-ca.pem": pemBlock("CERTIFICATE", pca.DER),
+			"private/key.pem":     key,
+		}
+		pool := auth.NewPool()
+		if err := pool.AddDER(ca.Cert.Raw); err != nil {
+			t.Fatal(err)
+		}
+		pq.Auth.Signer, pq.Auth.Trust = ent.Signer(), pool
+	}
+	settings := map[string]string{}
+	cfg := ike.Config{
+		Retransmit: ike.RetransmitConfig{InitialTimeout: ike.Duration(time.Second), Tries: 3},
+		Peers:      []ike.PeerConfig{pq},
+	}
+	if spec.FragmentSize > 0 {
+		conn.Fragmentation = "yes"
+		settings["fragment_size"] = fmt.Sprint(spec.FragmentSize)
+		cfg.Fragmentation.Size = spec.FragmentSize
+	}
+	swan.Conns = []Conn{conn}
+	s.Capture = startCapture(t, a.NS, VethA, dir, "veth-a")
+	s.C = startCharon(t, a.NS, filepath.Join(dir, "a"), swan, settings)
+	s.startDriver(t, driver.Config{IKE: cfg})
+	return s
+}
+
+// startDriver completes dc with B's addresses and namespace, starts the driver and stops it (with
+// its clean shutdown) after the test.
+func (s *pqlabPair) startDriver(t *testing.T, dc driver.Config) {
+	t.Helper()
+	dc.Local = s.B.Outer
+	dc.Netns = s.B.NS.Name
+	dc.Inner = []netip.Prefix{netip.PrefixFrom(s.B.Inner, 32)}
+	if dc.KeyLogDir == "" {
+		dc.KeyLogDir = s.KeyDir
+	}
+	logf, err := os.Create(filepath.Join(s.Dir, "pqlab.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.Logger = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	d, err := driver.New(dc)
+	if err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	s.D = d
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.runErr = make(chan error, 1)
+	go func() { s.runErr <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("driver: %v", err)
+		}
+		logf.Close()
+		if t.Failed() {
+			t.Logf("pqlab log:\n%s", tail(filepath.Join(s.Dir, "pqlab.log"), 60))
+		}
+	})
+}
+
+// Stop ends the driver's Run (deleting its IKE SAs) and returns Run's error. Safe to call twice.
+func (s *pqlabPair) Stop() error {
+	if s.stop == nil {
+		return nil
+	}
+	s.stop()
+	s.stop = nil
+	select {
+	case err := <-s.runErr:
+		return err
+	case <-time.After(driver.DefaultShutdownGrace + 10*time.Second):
+		return fmt.Errorf("driver did not stop")
+	}
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// established waits until charon holds exactly one established IKE SA of the connection with one
+// installed CHILD_SA whose SPIs pqlab has installed too, and returns charon's view.
+func (s *pqlabPair) established(t *testing.T, ctx context.Context) IKESA {
+	t.Helper()
+	var sa IKESA
+	_, err := s.C.WaitSAs(ctx, func(sas []IKESA) bool {
+		e := Established(sas, connName)
+		if len(e) != 1 || len(e[0].Children) != 1 {
+			return false
+		}
+		sa = e[0]
+		return s.pqlabHasChild(ctx, sa.Children[0])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa
+}
+
+// pqlabHasChild reports whether pqlab holds an established IKE SA with a Child SA matching
+// charon's (inbound and outbound SPI crossed).
+func (s *pqlabPair) pqlabHasChild(ctx context.Context, ch ChildSA) bool {
+	infos, err := s.D.SAs(ctx)
+	if err != nil {
+		return false
+	}
+	for _, info := range infos {
+		for _, spi := range info.Children {
+			if info.Established && fmt.Sprintf("%08x", spi) == ch.SPIOut {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pingBoth pings through the tunnel in both directions.
+func (s *pqlabPair) pingBoth(t *testing.T, ctx context.Context, count, size int) {
+	t.Helper()
+	if _, err := Ping(ctx, s.A.NS, s.A.Inner, s.B.Inner, count, size); err != nil {
+		t.Fatalf("ping charon->pqlab: %v", err)
+	}
+	if _, err := Ping(ctx, s.B.NS, s.B.Inner, s.A.Inner, count, size); err != nil {
+		t.Fatalf("ping pqlab->charon: %v", err)
+	}
+}
+
+// transferBoth runs byte-exact TCP transfers of n bytes with each side as the client.
+func (s *pqlabPair) transferBoth(t *testing.T, ctx context.Context, n int) {
+	t.Helper()
+	if err := TransferTCP(ctx, s.A.NS, s.A.Inner, s.B.NS, s.B.Inner, n, 11); err != nil {
+		t.Fatalf("TCP charon side -> pqlab side: %v", err)
+	}
+	if err := TransferTCP(ctx, s.B.NS, s.B.Inner, s.A.NS, s.A.Inner, n, 12); err != nil {
+		t.Fatalf("TCP pqlab side -> charon side: %v", err)
+	}
+}
