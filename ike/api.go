@@ -43,9 +43,17 @@ const (
 	EventChildSARekeyed
 	// EventChildSADeleted: remove the Child SA Child (keys cleared).
 	EventChildSADeleted
-	// EventFailed: an IKE SA or Child SA could not be set up; Reason says
-	// why (the notify received or sent, or a local cause).
+	// EventFailed: an IKE SA could not be set up (IKE_SA_INIT,
+	// IKE_INTERMEDIATE or IKE_AUTH failed, or timed out); the SA is gone.
+	// Reason says why (the notify received or sent, or a local cause).
 	EventFailed
+	// EventExchangeFailed: an exchange on a live IKE SA did not succeed: the
+	// first Child SA was refused in IKE_AUTH, or a CREATE_CHILD_SA (new
+	// Child SA, Child SA rekey, IKE SA rekey) failed. The IKE SA and any
+	// Child SA being rekeyed stay as they were. Child names the Child SA
+	// (its config name, and for a rekey its SPIs); it is nil for an IKE SA
+	// rekey.
+	EventExchangeFailed
 )
 
 var eventKindNames = [...]string{
@@ -56,6 +64,7 @@ var eventKindNames = [...]string{
 	EventChildSARekeyed:   "ChildSARekeyed",
 	EventChildSADeleted:   "ChildSADeleted",
 	EventFailed:           "Failed",
+	EventExchangeFailed:   "ExchangeFailed",
 }
 
 // String returns the name of the kind.
@@ -87,8 +96,12 @@ type Event struct {
 	Suite suite.Suite
 	// Child is the Child SA of Child* events.
 	Child *ChildSA
-	// Reason explains EventFailed and the deletions.
+	// Reason explains EventFailed, EventExchangeFailed and the deletions.
 	Reason Reason
+	// Metrics are the IKE SA's counters at the time of the event, for
+	// EventIKESAEstablished, EventFailed, EventIKESADeleted (final
+	// counters) and EventIKESARekeyed (the old SA's).
+	Metrics *Metrics
 }
 
 // String summarises the event for logs.

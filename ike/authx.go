@@ -219,8 +219,9 @@ func (e *Engine) onAuthRequest(now time.Time, sa *ikeSA, in *inbound) {
 	e.establish(now, sa)
 	if child != nil {
 		if child.notify != 0 {
-			ev := sa.event(EventFailed, now)
+			ev := sa.event(EventExchangeFailed, now)
 			ev.Reason = Reason{Cause: CauseNotifySent, Notify: child.notify, Detail: "first Child SA"}
+			ev.Child = &ChildSA{Name: firstChildName(pe), Protocol: wire.ProtocolESP}
 			e.emit(ev)
 		} else {
 			keys, err := child.suite.ChildKeys(sa.prf, hs.keys.D, nil, hs.ni, hs.nr)
@@ -293,9 +294,10 @@ func (e *Engine) finishFirstChild(now time.Time, sa *ikeSA, hs *handshake, ap *a
 	spi := hs.childSPI
 	e.releaseChildSPI(hs)
 	fail := func(r Reason) {
-		ev := sa.event(EventFailed, now)
-		r.Detail = "first Child SA: " + r.Detail
+		ev := sa.event(EventExchangeFailed, now)
+		r.Detail = joinDetail("first Child SA", r.Detail)
 		ev.Reason = r
+		ev.Child = &ChildSA{Name: hs.child.cfg.Name, Protocol: wire.ProtocolESP, InboundSPI: spi}
 		e.emit(ev)
 	}
 	if ap.sa == nil {
@@ -336,7 +338,18 @@ func (e *Engine) establish(now time.Time, sa *ikeSA) {
 		}
 	}
 	e.armIKELifetime(now, sa)
-	e.emit(sa.event(EventIKESAEstablished, now))
+	ev := sa.event(EventIKESAEstablished, now)
+	ev.Metrics = sa.metricsCopy()
+	e.emit(ev)
+}
+
+// firstChildName names the child a responder would have created: the
+// first of the connection.
+func firstChildName(pe *peerEntry) string {
+	if len(pe.children) > 0 {
+		return pe.children[0].cfg.Name
+	}
+	return ""
 }
 
 // initialContact deletes the other IKE SAs with the same peer identity

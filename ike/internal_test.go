@@ -138,8 +138,8 @@ func TestNotifyChildSANotFound(t *testing.T) {
 	}
 	p.a.RekeyChildSA(p.now, spi)
 	p.settle()
-	f := p.kinds(true, EventFailed)
-	if len(f) != 1 || f[0].Reason.Notify != wire.NotifyChildSANotFound {
+	f := p.kinds(true, EventExchangeFailed)
+	if len(f) != 1 || f[0].Reason.Notify != wire.NotifyChildSANotFound || f[0].Child == nil || f[0].Child.InboundSPI != spi {
 		t.Fatalf("events %v", p.evA)
 	}
 	if c := p.a.children[spi]; c == nil || c.state != childInstalled {
@@ -164,8 +164,8 @@ func TestNotifyStateNotFound(t *testing.T) {
 		return d, true
 	}
 	p.settle()
-	f := p.kinds(true, EventFailed)
-	if len(f) != 1 || f[0].Reason.Notify != wire.NotifyStateNotFound {
+	f := p.kinds(true, EventExchangeFailed)
+	if len(f) != 1 || f[0].Reason.Notify != wire.NotifyStateNotFound || f[0].Child.Name != "pfs" {
 		t.Fatalf("events %v", p.evA)
 	}
 	if len(p.kinds(true, EventChildSAInstalled)) != 1 || len(p.kinds(false, EventChildSAInstalled)) != 1 {

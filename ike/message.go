@@ -438,6 +438,7 @@ func (e *Engine) failSA(now time.Time, sa *ikeSA, why Reason) {
 	if sa.state < stEstablished {
 		ev := sa.event(EventFailed, now)
 		ev.Reason = why
+		ev.Metrics = sa.metricsCopy()
 		e.emit(ev)
 		e.removeSA(now, sa, why, false)
 		return
@@ -457,6 +458,7 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 	if emitIKE {
 		ev := sa.event(EventIKESADeleted, now)
 		ev.Reason = why
+		ev.Metrics = sa.metricsCopy()
 		e.emit(ev)
 	}
 	if !sa.halfOpen.IsZero() {

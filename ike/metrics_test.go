@@ -34,6 +34,9 @@ func TestMetrics(t *testing.T) {
 	if m.Exchanges != 3 || m.RoundTrips != 3 || m.FragmentsSent != 2 || m.SetupTime() != 60*time.Millisecond {
 		t.Fatalf("metrics %+v setup %v", m, m.SetupTime())
 	}
+	if em := a.find(ike.EventIKESAEstablished)[0].Metrics; em == nil || em.SetupTime() != 60*time.Millisecond {
+		t.Fatalf("established event metrics %+v", em)
+	}
 	want := map[suite.Op]uint32{suite.OpKEKeygen: 2, suite.OpDH: 1, suite.OpKEDecaps: 1, suite.OpKEEncaps: 0}
 	for op, n := range want {
 		if m.Ops[op] != n {

@@ -16,9 +16,10 @@ import (
 
 // One test per error notify the engine sends or acts on.
 
+// onlyFailure returns the single EventFailed or EventExchangeFailed.
 func onlyFailure(t testing.TB, p *endpoint) ike.Event {
 	t.Helper()
-	f := p.find(ike.EventFailed)
+	f := failures(p)
 	if len(f) != 1 {
 		t.Fatalf("want one failure, got %v", p.events)
 	}
@@ -159,14 +160,15 @@ func TestNotifyChildErrors(t *testing.T) {
 			ini, resp := peerConfigs(proposalFor("x25519", "mlkem768"), "aes256gcm16")
 			c.mutate(&ini, &resp)
 			a, b, p, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: 48})
-			p.Run(p.Now.Add(time.Minute), func() bool { return len(a.find(ike.EventFailed)) > 0 })
+			p.Run(p.Now.Add(time.Minute), func() bool { return len(failures(a)) > 0 })
 			if len(a.find(ike.EventIKESAEstablished)) != 1 || len(b.find(ike.EventIKESAEstablished)) != 1 {
 				t.Fatal("IKE SA not established")
 			}
-			if f := onlyFailure(t, a); f.Reason.Notify != c.want || f.Reason.Cause != ike.CauseNotifyReceived {
+			if f := onlyFailure(t, a); f.Kind != ike.EventExchangeFailed || f.Child == nil || f.Child.Name != "net" ||
+				f.Reason.Notify != c.want || f.Reason.Cause != ike.CauseNotifyReceived {
 				t.Fatalf("initiator %v", f)
 			}
-			if f := onlyFailure(t, b); f.Reason.Notify != c.want || f.Reason.Cause != ike.CauseNotifySent {
+			if f := onlyFailure(t, b); f.Kind != ike.EventExchangeFailed || f.Reason.Notify != c.want || f.Reason.Cause != ike.CauseNotifySent {
 				t.Fatalf("responder %v", f)
 			}
 			if len(a.children()) != 0 || len(b.children()) != 0 {

@@ -129,7 +129,7 @@ func runPair(t testing.TB, s pairSetup) (*endpoint, *endpoint, *harness.Pair, ik
 	a.drain()
 	done := func() bool {
 		return len(a.find(ike.EventChildSAInstalled)) > 0 && len(b.find(ike.EventChildSAInstalled)) > 0 ||
-			len(a.find(ike.EventFailed)) > 0 || len(b.find(ike.EventFailed)) > 0
+			len(failures(a)) > 0 || len(failures(b)) > 0
 	}
 	if err := p.Run(t0.Add(10*time.Minute), done); err != nil {
 		t.Fatalf("run: %v\ninitiator events %v\nresponder events %v", err, a.events, b.events)
@@ -140,7 +140,7 @@ func runPair(t testing.TB, s pairSetup) (*endpoint, *endpoint, *harness.Pair, ik
 // checkEstablished asserts both sides installed matching Child SAs.
 func checkEstablished(t testing.TB, a, b *endpoint) (ike.ChildSA, ike.ChildSA) {
 	t.Helper()
-	if f := append(a.find(ike.EventFailed), b.find(ike.EventFailed)...); len(f) > 0 {
+	if f := append(failures(a), failures(b)...); len(f) > 0 {
 		t.Fatalf("failure: %v", f)
 	}
 	if len(a.find(ike.EventIKESAEstablished)) != 1 || len(b.find(ike.EventIKESAEstablished)) != 1 {

@@ -254,7 +254,13 @@ func (e *Engine) exchangeFailed(now time.Time, sa *ikeSA, x *childExchange, why 
 	if x.old != nil && x.old.state == childRekeying {
 		x.old.state = childInstalled
 	}
-	ev := sa.event(EventFailed, now)
+	ev := sa.event(EventExchangeFailed, now)
+	if x.ce != nil {
+		ev.Child = &ChildSA{Name: x.ce.cfg.Name, Protocol: wire.ProtocolESP}
+	}
+	if x.old != nil {
+		ev.Child = &ChildSA{Name: x.old.name, Protocol: wire.ProtocolESP, InboundSPI: x.old.inSPI, OutboundSPI: x.old.outSPI}
+	}
 	switch x.kind {
 	case xRekeyIKE:
 		why.Detail = joinDetail("IKE SA rekey", why.Detail)
@@ -584,6 +590,7 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 	e.armIKELifetime(now, sa)
 	ev := sa.event(EventIKESARekeyed, now)
 	ev.OldSA = old.id
+	ev.Metrics = old.metricsCopy()
 	e.emit(ev)
 	// Pending local actions move to the new SA.
 	sa.queue, old.queue = old.queue, nil

@@ -66,7 +66,9 @@ func tail(evs []ike.Event) []ike.Event {
 	return evs
 }
 
-func failures(p *endpoint) []ike.Event { return p.find(ike.EventFailed) }
+func failures(p *endpoint) []ike.Event {
+	return append(p.find(ike.EventFailed), p.find(ike.EventExchangeFailed)...)
+}
 
 // pfsPeers returns connections with a second child that uses PFS with an
 // additional key exchange.

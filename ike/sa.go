@@ -241,3 +241,9 @@ func (sa *ikeSA) event(kind EventKind, now time.Time) Event {
 	}
 	return ev
 }
+
+// metricsCopy returns a copy of the SA's counters for an event.
+func (sa *ikeSA) metricsCopy() *Metrics {
+	m := sa.metrics
+	return &m
+}
