@@ -302,3 +302,39 @@ func TestNotifyTemporaryFailure(t *testing.T) {
 }
 
 var _ = binary.BigEndian
+
+// badCT answers with a truncated ML-KEM ciphertext.
+type badCT struct{ suite.Method }
+
+func (m badCT) Respond(r io.Reader, peer []byte) ([]byte, []byte, error) {
+	pub, shared, err := m.Method.Respond(r, peer)
+	return pub[:len(pub)-1], shared, err
+}
+
+// TestBadCiphertextDeletesIKESA: an ML-KEM ciphertext that fails the FIPS
+// 203 Section 7.3 check in IKE_FOLLOWUP_KE fails the exchange and the
+// initiator deletes the IKE SA (draft-ietf-ipsecme-ikev2-mlkem Section 3).
+func TestBadCiphertextDeletesIKESA(t *testing.T) {
+	ini, resp := pfsPeers("aes256gcm16-x25519-ke1_mlkem768")
+	calls := 0
+	rCfg := ike.Config{KEMethod: func(id uint16) (suite.Method, error) {
+		m, err := suite.MethodByID(id)
+		if id == wire.KEMLKEM768 {
+			calls++
+			if calls > 1 { // the handshake's IKE_INTERMEDIATE is left alone
+				return badCT{m}, err
+			}
+		}
+		return m, err
+	}}
+	a, b, p, id := runPair(t, pairSetup{ini: ini, resp: resp, seed: 53, rCfg: rCfg})
+	checkEstablished(t, a, b)
+	a.e.CreateChildSA(p.Now, id, "pfs")
+	runFor(t, p, time.Minute, func() bool { return len(a.liveSAs()) == 0 && len(b.liveSAs()) == 0 })
+	if f := onlyFailure(t, a); f.Kind != ike.EventExchangeFailed {
+		t.Fatalf("%v", f)
+	}
+	if d := b.find(ike.EventIKESADeleted); len(d) != 1 || d[0].Reason.Cause != ike.CausePeerDeleted {
+		t.Fatalf("responder %v", b.events)
+	}
+}

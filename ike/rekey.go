@@ -384,6 +384,7 @@ func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbou
 		if err := e.acceptCreateResponse(sa, x, cp); err != nil {
 			e.release(x)
 			e.exchangeFailed(now, sa, x, Reason{Cause: CauseProtocol, Detail: err.Error()})
+			e.deleteOnBadKE(now, sa, err)
 			return
 		}
 	} else {
@@ -400,10 +401,9 @@ func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbou
 		shared, err := x.keState.Complete(cp.ke.Data)
 		e.keOps(sa, cp.ke.Method, suite.KEComplete)
 		if err != nil {
-			// draft-ietf-ipsecme-ikev2-mlkem Section 3: a bad ciphertext in
-			// IKE_FOLLOWUP_KE fails the exchange.
 			e.release(x)
 			e.exchangeFailed(now, sa, x, Reason{Cause: CauseProtocol, Detail: err.Error()})
+			e.deleteOnBadKE(now, sa, err)
 			return
 		}
 		x.secrets = append(x.secrets, shared)
@@ -423,6 +423,16 @@ func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbou
 		return
 	}
 	e.finishExchange(now, sa, x)
+}
+
+// deleteOnBadKE deletes the IKE SA when the responder's KE data in a
+// CREATE_CHILD_SA or IKE_FOLLOWUP_KE response was invalid
+// (draft-ietf-ipsecme-ikev2-mlkem Section 3: the peer is broken or
+// malicious; the same rule is applied to every method).
+func (e *Engine) deleteOnBadKE(now time.Time, sa *ikeSA, err error) {
+	if errors.Is(err, suite.ErrInvalidKEData) && sa.state == stEstablished {
+		e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteIKE(now, sa) })
+	}
 }
 
 // acceptCreateResponse checks the responder's CREATE_CHILD_SA answer and
