@@ -85,10 +85,13 @@ func TestCalibrateBuiltins(t *testing.T) {
 	require.InDelta(t, 1, speed, 1e-9)
 }
 
-// TestWriteReferenceTable regenerates models/cpu/reference.toml from the
-// built-in operations when PQLAB_CALIBRATE_OUT names the output file:
+// TestWriteReferenceTable writes a table of the built-in operations only
+// when PQLAB_CALIBRATE_OUT names the output file:
 //
-//	PQLAB_CALIBRATE_OUT=$PWD/models/cpu/reference.toml go test -run WriteReferenceTable ./sim/
+//	PQLAB_CALIBRATE_OUT=/tmp/builtin.toml go test -run WriteReferenceTable ./sim/
+//
+// models/cpu/reference.toml also holds the IKE and ESP operations; it is
+// written by "pqlab calibrate --out models/cpu/reference.toml".
 func TestWriteReferenceTable(t *testing.T) {
 	out := os.Getenv("PQLAB_CALIBRATE_OUT")
 	if out == "" {
