@@ -56,6 +56,9 @@ const (
 
 // Hooks observe a gateway. Each runs on the scheduler's goroutine.
 type Hooks struct {
+	// Initiated sees each IKE SA Initiate started, before any of its work
+	// is charged or sent.
+	Initiated func(g *Gateway, now time.Time, peer string, id ike.SAID)
 	// Sent sees each IKE datagram when it leaves (after the CPU work that
 	// produced it); Data is the UDP payload, non-ESP marker included.
 	Sent func(g *Gateway, now time.Time, d ike.Datagram)
@@ -223,9 +226,13 @@ func (g *Gateway) Initiate(peer string) (ike.SAID, error) {
 	if !ok {
 		return 0, fmt.Errorf("gateway: %s has no connection %q", g.Name(), peer)
 	}
-	id, err := g.eng.Initiate(g.now(), p)
+	now := g.now()
+	id, err := g.eng.Initiate(now, p)
 	if err != nil {
 		return 0, fmt.Errorf("gateway: %s: %w", g.Name(), err)
+	}
+	if h := g.cfg.Hooks.Initiated; h != nil {
+		h(g, now, peer, id)
 	}
 	g.host.Kick()
 	return id, nil

@@ -1,0 +1,431 @@
+package lab
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"time"
+
+	"github.com/pqlab/pqlab/cmd/internal/results"
+	"github.com/pqlab/pqlab/ike"
+	"github.com/pqlab/pqlab/ike/suite"
+	"github.com/pqlab/pqlab/ike/wire"
+	"github.com/pqlab/pqlab/sim"
+	"github.com/pqlab/pqlab/sim/gateway"
+)
+
+// Handshake records are collected from the gateways' hooks and a link
+// observer:
+//
+//   - bytes, datagrams and IKE fragments (SKF, RFC 7383) per exchange are
+//     counted when each side's datagrams leave, both directions;
+//   - IP fragments are the distinct fragments of the handshake's
+//     datagrams seen on any link (created by the sender or by a router on
+//     the path), attributed through the IKE header in the first fragment;
+//   - retransmissions and round trips are the initiator engine's counters
+//     (ike.Metrics), read while the SA exists; for an SA that failed, the
+//     last reading, with round trips at least the responses received;
+//   - CPU time is what each side's operations for the SA cost on its node;
+//   - latency runs from the initiation (the first datagram's work starts
+//     then) to the moment the initiator has the IKE SA and its first Child
+//     SA installed, CPU work included.
+
+// Outcomes of a handshake record.
+const (
+	OutcomeEstablished = "established"
+	OutcomeFailed      = "failed"
+	// ReasonRunEnded is the reason of a handshake still in progress when
+	// the run ended.
+	ReasonRunEnded = "run-ended"
+	// ReasonCrash is the reason of a handshake whose initiator crashed.
+	ReasonCrash = "crash"
+)
+
+// Well-known ports (RFC 7296 Section 2, RFC 3948 Section 2).
+const (
+	portIKE  = 500
+	portNATT = 4500
+)
+
+type fragKey struct {
+	src, dst [16]byte
+	id       uint32
+	proto    uint8
+}
+
+type fragPiece struct {
+	key         fragKey
+	off, length int
+}
+
+// record is a handshake in progress or done.
+type record struct {
+	h        results.Handshake
+	spi      uint64
+	ini      *gateway.Gateway
+	said     ike.SAID
+	start    time.Time
+	ikeUp    bool
+	childUp  bool
+	done     bool
+	exch     map[string]int // exchange name -> index in h.Exchanges
+	pieces   map[fragPiece]bool
+	fragged  map[fragKey]bool
+	resps    map[uint64]bool // hashes of responses the initiator received
+	metrics  ike.Metrics
+	haveMets bool
+}
+
+// collector gathers a run's handshake records.
+type collector struct {
+	epoch   time.Time
+	models  map[string]string // gateway -> peer model
+	records []*record
+	bySPI   map[uint64]*record
+	saSPI   map[*gateway.Gateway]map[ike.SAID]uint64
+	owner   map[fragKey]uint64
+	// allUp tracks, per gateway, the peers it expects tunnels with.
+	expect map[string]map[string]bool
+	up     map[string]map[string]bool
+	allUp  map[string]time.Duration
+	// onEvent lets the lab react to events (key log).
+	onEvent func(g *gateway.Gateway, now time.Time, ev ike.Event)
+}
+
+func newCollector(epoch time.Time) *collector {
+	return &collector{epoch: epoch, models: map[string]string{}, bySPI: map[uint64]*record{},
+		saSPI: map[*gateway.Gateway]map[ike.SAID]uint64{}, owner: map[fragKey]uint64{},
+		expect: map[string]map[string]bool{}, up: map[string]map[string]bool{}, allUp: map[string]time.Duration{}}
+}
+
+func (c *collector) hooks() gateway.Hooks {
+	return gateway.Hooks{Initiated: c.begin, Sent: c.sent, Received: c.received, Event: c.event, Cost: c.cost}
+}
+
+// expectPeer records that gateway g should get a tunnel with peer.
+func (c *collector) expectPeer(g, peer string) {
+	if c.expect[g] == nil {
+		c.expect[g] = map[string]bool{}
+	}
+	c.expect[g][peer] = true
+}
+
+// begin starts a record for an IKE SA just initiated.
+func (c *collector) begin(g *gateway.Gateway, now time.Time, peer string, said ike.SAID) {
+	info, ok := g.Engine().SA(said)
+	if !ok {
+		return
+	}
+	pc, _ := g.Peer(peer)
+	r := &record{spi: info.SPIi, ini: g, said: said, start: now, exch: map[string]int{},
+		pieces: map[fragPiece]bool{}, fragged: map[fragKey]bool{}, resps: map[uint64]bool{}}
+	r.h = results.Handshake{
+		Initiator: g.Name(), Responder: peer,
+		InitiatorModel: c.models[g.Name()], ResponderModel: c.models[peer],
+		Auth: "psk", StartNs: int64(now.Sub(c.epoch)),
+	}
+	if len(pc.IKEProposals) > 0 {
+		r.h.Suite = pc.IKEProposals[0]
+		r.h.Placement = placementOf(pc.IKEProposals[0])
+	}
+	c.records = append(c.records, r)
+	c.bySPI[r.spi] = r
+	c.spiMap(g)[said] = r.spi
+}
+
+func (c *collector) spiMap(g *gateway.Gateway) map[ike.SAID]uint64 {
+	m := c.saSPI[g]
+	if m == nil {
+		m = map[ike.SAID]uint64{}
+		c.saSPI[g] = m
+	}
+	return m
+}
+
+// ikeMessage returns the IKE message in a UDP payload (without the
+// non-ESP marker on the NAT-T port), or nil.
+func ikeMessage(local ike.Datagram) []byte {
+	b := local.Data
+	if local.Local.Port() == portNATT || local.Remote.Port() == portNATT {
+		if len(b) < 4 || binary.BigEndian.Uint32(b) != 0 {
+			return nil
+		}
+		b = b[4:]
+	}
+	if len(b) < wire.HeaderLen {
+		return nil
+	}
+	return b
+}
+
+// fragmentNumber returns the SKF fragment number (RFC 7383 Section 2.5),
+// 0 when the message is not a fragment.
+func fragmentNumber(h wire.Header, msg []byte) int {
+	if h.NextPayload != wire.PayloadSKF || len(msg) < wire.HeaderLen+6 {
+		return 0
+	}
+	return int(binary.BigEndian.Uint16(msg[wire.HeaderLen+4:]))
+}
+
+func hash64(b []byte) uint64 {
+	f := fnv.New64a()
+	f.Write(b)
+	return f.Sum64()
+}
+
+func (c *collector) sent(g *gateway.Gateway, now time.Time, d ike.Datagram) {
+	msg := ikeMessage(d)
+	if msg == nil {
+		return
+	}
+	h, err := wire.ParseHeader(msg)
+	if err != nil {
+		return
+	}
+	r := c.bySPI[h.SPIi]
+	if r == nil || r.done {
+		return
+	}
+	name := h.Exchange.String()
+	i, ok := r.exch[name]
+	if !ok {
+		i = len(r.h.Exchanges)
+		r.exch[name] = i
+		r.h.Exchanges = append(r.h.Exchanges, results.Exchange{Name: name})
+	}
+	r.h.Exchanges[i].Bytes += len(d.Data)
+	r.h.Exchanges[i].Datagrams++
+	r.h.Bytes += len(d.Data)
+	r.h.Datagrams++
+	if h.NextPayload == wire.PayloadSKF {
+		r.h.IKEFragments++
+	}
+	if g == r.ini {
+		c.readMetrics(r)
+	}
+}
+
+func (c *collector) received(g *gateway.Gateway, _ time.Time, d ike.Datagram) {
+	msg := ikeMessage(d)
+	if msg == nil {
+		return
+	}
+	h, err := wire.ParseHeader(msg)
+	if err != nil {
+		return
+	}
+	r := c.bySPI[h.SPIi]
+	if r == nil || r.done || g != r.ini || !h.IsResponse() || fragmentNumber(h, msg) > 1 {
+		return
+	}
+	r.resps[hash64(msg)] = true
+}
+
+func (c *collector) readMetrics(r *record) {
+	if m, ok := r.ini.Engine().Metrics(r.said); ok {
+		r.metrics, r.haveMets = m, true
+	}
+}
+
+func (c *collector) cost(g *gateway.Gateway, said ike.SAID, d time.Duration) {
+	if said == 0 {
+		return
+	}
+	m := c.spiMap(g)
+	spi, ok := m[said]
+	if !ok {
+		info, ok := g.Engine().SA(said)
+		if !ok {
+			return
+		}
+		spi = info.SPIi
+		m[said] = spi
+	}
+	r := c.bySPI[spi]
+	if r == nil || r.done {
+		return
+	}
+	if g == r.ini {
+		r.h.InitiatorCPUNs += int64(d)
+	} else {
+		r.h.ResponderCPUNs += int64(d)
+	}
+}
+
+func (c *collector) event(g *gateway.Gateway, now time.Time, ev ike.Event) {
+	if c.onEvent != nil {
+		c.onEvent(g, now, ev)
+	}
+	if ev.Kind == ike.EventChildSAInstalled && c.expect[g.Name()][ev.Peer] {
+		u := c.up[g.Name()]
+		if u == nil {
+			u = map[string]bool{}
+			c.up[g.Name()] = u
+		}
+		if !u[ev.Peer] {
+			u[ev.Peer] = true
+			if len(u) == len(c.expect[g.Name()]) {
+				c.allUp[g.Name()] = now.Sub(c.epoch)
+			}
+		}
+	}
+	spi := c.spiMap(g)[ev.SA]
+	r := c.bySPI[spi]
+	if r == nil || r.done || g != r.ini || ev.SA != r.said {
+		return
+	}
+	switch ev.Kind {
+	case ike.EventIKESAEstablished:
+		r.ikeUp = true
+		r.h.Suite = ev.Suite.String()
+		r.h.Placement = placementOfSuite(&ev.Suite)
+		c.readMetrics(r)
+	case ike.EventChildSAInstalled:
+		r.childUp = true
+		c.readMetrics(r)
+	case ike.EventFailed, ike.EventIKESADeleted:
+		c.finish(r, now, OutcomeFailed, reasonOf(ev.Reason))
+		return
+	}
+	if r.ikeUp && r.childUp {
+		c.finish(r, now, OutcomeEstablished, "")
+	}
+}
+
+// reasonOf names a failure: the notify when there was one, else the
+// local cause.
+func reasonOf(r ike.Reason) string {
+	if r.Notify != 0 {
+		return r.Notify.String()
+	}
+	return r.Cause.String()
+}
+
+func (c *collector) finish(r *record, now time.Time, outcome, reason string) {
+	r.done = true
+	r.h.Outcome, r.h.Reason = outcome, reason
+	if outcome == OutcomeEstablished {
+		r.h.LatencyNs = int64(now.Sub(r.start))
+	}
+	r.h.Retransmissions = int(r.metrics.Retransmissions)
+	r.h.RoundTrips = max(int(r.metrics.RoundTrips), len(r.resps))
+	if r.haveMets && outcome == OutcomeEstablished {
+		r.h.RoundTrips = int(r.metrics.RoundTrips)
+	}
+	r.h.IPFragments = len(r.pieces)
+	r.h.IPPackets = r.h.Datagrams - len(r.fragged) + len(r.pieces)
+}
+
+// crashed ends the records of an initiator that crashed.
+func (c *collector) crashed(g *gateway.Gateway, now time.Time) {
+	for _, r := range c.records {
+		if !r.done && r.ini == g {
+			c.finish(r, now, OutcomeFailed, ReasonCrash)
+		}
+	}
+	delete(c.saSPI, g)
+}
+
+// end closes the records still open when the run ends.
+func (c *collector) end(now time.Time) []results.Handshake {
+	out := make([]results.Handshake, 0, len(c.records))
+	for _, r := range c.records {
+		if !r.done {
+			c.finish(r, now, OutcomeFailed, ReasonRunEnded)
+		}
+		out = append(out, r.h)
+	}
+	return out
+}
+
+// Observe implements sim.Observer: it attributes IP fragments to
+// handshakes.
+func (c *collector) Observe(ev *sim.PacketEvent) {
+	if ev.Kind != sim.PacketSent {
+		return
+	}
+	pi, ok := sim.ParsePacket(ev.Packet)
+	if !ok || !pi.Fragment {
+		return
+	}
+	key := fragKey{src: pi.Src.As16(), dst: pi.Dst.As16(), id: pi.FragID, proto: pi.Protocol}
+	if pi.FragOffset == 0 && pi.Protocol == 17 {
+		if spi, ok := ikeSPIOfUDP(ev.Packet[pi.HeaderLen:]); ok {
+			c.owner[key] = spi
+		}
+	}
+	spi, ok := c.owner[key]
+	if !ok {
+		return
+	}
+	r := c.bySPI[spi]
+	if r == nil || r.done {
+		return
+	}
+	p := fragPiece{key: key, off: pi.FragOffset, length: len(ev.Packet) - pi.HeaderLen}
+	if !r.pieces[p] {
+		r.pieces[p] = true
+		r.fragged[key] = true
+	}
+}
+
+// ikeSPIOfUDP reads the initiator SPI of an IKE message in a UDP packet
+// (header included) on port 500 or 4500.
+func ikeSPIOfUDP(u []byte) (uint64, bool) {
+	const udpHeader = 8
+	if len(u) < udpHeader {
+		return 0, false
+	}
+	sp, dp := binary.BigEndian.Uint16(u), binary.BigEndian.Uint16(u[2:])
+	b := u[udpHeader:]
+	switch {
+	case sp == portNATT || dp == portNATT:
+		if len(b) < 4 || binary.BigEndian.Uint32(b) != 0 {
+			return 0, false
+		}
+		b = b[4:]
+	case sp == portIKE || dp == portIKE:
+	default:
+		return 0, false
+	}
+	if len(b) < wire.HeaderLen {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(b), true
+}
+
+// placementOf says where ML-KEM runs in an offered proposal: "init" (the
+// Transform Type 4 method), "intermediate" (an additional key exchange)
+// or "none".
+func placementOf(proposal string) string {
+	ps, err := suite.ParseProposals(wire.ProtocolIKE, proposal)
+	if err != nil || len(ps) == 0 {
+		return "none"
+	}
+	p := ps[0]
+	s := suite.Suite{}
+	if len(p.KE) > 0 {
+		s.KE = p.KE[0]
+	}
+	for i, r := range p.AddKE {
+		if len(r) > 0 {
+			s.AddKE[i] = r[0]
+		}
+	}
+	return placementOfSuite(&s)
+}
+
+func placementOfSuite(s *suite.Suite) string {
+	if isMLKEM(s.KE) {
+		return "init"
+	}
+	for _, id := range s.AddKE {
+		if isMLKEM(id) {
+			return "intermediate"
+		}
+	}
+	return "none"
+}
+
+func isMLKEM(id uint16) bool {
+	return id == wire.KEMLKEM512 || id == wire.KEMLKEM768 || id == wire.KEMLKEM1024
+}
