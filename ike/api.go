@@ -98,6 +98,11 @@ type Event struct {
 	Child *ChildSA
 	// Reason explains EventFailed, EventExchangeFailed and the deletions.
 	Reason Reason
+	// PeerVendorIDs are the data of the Vendor ID payloads in the peer's
+	// IKE_SA_INIT message (RFC 7296 Section 3.12), EventIKESAEstablished
+	// only: Config.VendorIDs of the other end, such as Cisco's
+	// fragmentation Vendor ID.
+	PeerVendorIDs [][]byte
 	// Metrics are the IKE SA's counters at the time of the event, for
 	// EventIKESAEstablished, EventFailed, EventIKESADeleted (final
 	// counters) and EventIKESARekeyed (the old SA's).

@@ -340,6 +340,9 @@ func (e *Engine) establish(now time.Time, sa *ikeSA) {
 	e.armIKELifetime(now, sa)
 	ev := sa.event(EventIKESAEstablished, now)
 	ev.Metrics = sa.metricsCopy()
+	if sa.hs != nil {
+		ev.PeerVendorIDs = sa.hs.peerVIDs
+	}
 	e.emit(ev)
 }
 

@@ -132,8 +132,9 @@ func (e *Engine) negotiateChildFor(sa *ikeSA, pe *peerEntry, sap *wire.SA, tsi, 
 			mine = withoutKE(mine)
 		}
 		offers := sap.Proposals
-		if pfs && (e.cfg.Compat.NoFollowupKE || e.cfg.Compat.NoIntermediate) {
+		if pfs && e.noAddKEInCreate() {
 			offers = withoutAddKE(offers)
+			mine = e.adjustProposals(mine, false, true)
 		}
 		s, num, spi, ok := selectProposal(mine, offers, wire.ProtocolESP, preferKE, e.selectOpts())
 		if !ok || len(spi) != 4 {
@@ -264,7 +265,7 @@ func (e *Engine) removeChild(now time.Time, c *childSA, why Reason, detach bool)
 // armIKELifetime sets the IKE SA's rekey and expiry times.
 func (e *Engine) armIKELifetime(now time.Time, sa *ikeSA) {
 	l := sa.peer.cfg.IKELifetime.withDefaults(DefaultIKERekey)
-	if l.Rekey > 0 {
+	if l.Rekey > 0 && !e.cfg.ResponderOnly {
 		sa.rekeyAt = now.Add(time.Duration(l.Rekey) - e.jitter(time.Duration(l.Jitter)))
 	}
 	if l.Life > 0 {

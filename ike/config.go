@@ -44,6 +44,17 @@ type Config struct {
 	// MaxChildSAs limits the Child SAs per IKE SA that a peer may create;
 	// more are refused with NO_ADDITIONAL_SAS (0: no limit).
 	MaxChildSAs int `toml:"max_child_sas"`
+	// ResponderOnly models a peer that never initiates an IKE SA (the
+	// Cloudflare IPsec responder): Initiate and RekeyIKESA return
+	// ErrResponderOnly, and the soft lifetime of an IKE SA does not start
+	// a rekey (the peer is left to rekey; the hard lifetime still deletes
+	// the SA). Child SAs are still rekeyed and created, liveness checks
+	// still sent: RFC 7296 Section 2.8 lets either end rekey.
+	ResponderOnly bool `toml:"responder_only"`
+	// LogKeys records the SK_e and SK_a keys of every IKE SA key stage for
+	// Engine.PollKeyLog. The log exposes secrets that decrypt the IKE
+	// traffic: for lab and debugging use only (Wireshark decryption).
+	LogKeys bool `toml:"-"`
 	// LogCryptoOps records every cryptographic operation for
 	// Engine.PollCryptoOps (per-SA counts are kept regardless).
 	LogCryptoOps bool `toml:"-"`
@@ -65,7 +76,46 @@ type Compat struct {
 	// received proposal instead of rejecting the proposal (RFC 7296
 	// Section 3.3.6 asks for rejection; some implementations ignore).
 	IgnoreUnknownTransforms bool `toml:"ignore_unknown_transforms"`
+	// NoMLKEMInInit: ML-KEM is never the Transform Type 4 method of an IKE
+	// SA (draft-ietf-ipsecme-ikev2-mlkem Section 3 allows it; FortiOS and
+	// Cisco only run it as an additional key exchange). Initiate refuses
+	// IKE proposals with an ML-KEM KE method; as responder the engine does
+	// not select one (it answers INVALID_KE_PAYLOAD naming another method
+	// of the proposal, or NO_PROPOSAL_CHOSEN), and IKE SA rekeys leave ML-KEM
+	// KE methods out of their proposals. Additional key exchanges with
+	// ML-KEM are unaffected.
+	NoMLKEMInInit bool `toml:"no_mlkem_in_init"`
+	// RekeyWithoutAddKE: IKE SA rekeys carry no additional key exchange
+	// (no IKE_FOLLOWUP_KE), whatever the IKE proposals say. As initiator of
+	// a rekey the engine proposes its IKE proposals without their ADDKE
+	// transforms; as responder it refuses (NO_PROPOSAL_CHOSEN) a rekey
+	// proposal whose additional key exchange is mandatory and accepts an
+	// optional one (keN_none) without it. The zero value repeats the
+	// additional key exchanges, as RFC 9370 Section 2.2.4 allows and
+	// strongSwan, Cloudflare, Cisco and FortiOS do. NoFollowupKE and
+	// NoIntermediate imply it (and also strip ADDKE from the CREATE_CHILD_SA
+	// proposals of new and rekeyed Child SAs).
+	RekeyWithoutAddKE bool `toml:"rekey_without_addke"`
+	// PrivateTransformIDs sends key exchange methods under vendor-private
+	// Transform Type 4 IDs (RFC 7296 Section 3.3.2 reserves 1024-65535 for
+	// private use), as FortiOS before 7.6.6 sent Kyber under 1080-1082:
+	// method name ("mlkem768", as in proposals) -> private ID. The engine
+	// writes the private ID wherever the method appears on the wire (KE
+	// and ADDKE1..7 transforms of SA payloads, KE payloads,
+	// INVALID_KE_PAYLOAD data) and reads it back as the method. The
+	// standard ID of a mapped method is not recognised on receipt (the
+	// peer knows only its private code point), so a standard peer and this
+	// one share no such method: a mandatory round fails with
+	// NO_PROPOSAL_CHOSEN, an optional one (keN_none) is skipped. Events and
+	// suites name the standard method.
+	PrivateTransformIDs map[string]uint16 `toml:"private_transform_ids"`
 }
+
+// VendorIDCiscoFragmentation is the Vendor ID that Cisco IOS sends when IKE
+// fragmentation is configured ("crypto ikev2 fragmentation"). Cisco does not
+// publish it for IKEv2; this is its IKEv1 fragmentation Vendor ID, which the
+// lab assumes is reused (models/peers/cisco-8000.toml says so).
+var VendorIDCiscoFragmentation = HexBytes{0x40, 0x48, 0xb7, 0xd5, 0x6e, 0xbc, 0xe8, 0x85, 0x25, 0xe7, 0xde, 0x7f, 0x00, 0xd6, 0xc2, 0xd3}
 
 // HexBytes is a byte string written in TOML as hex.
 type HexBytes []byte
@@ -335,7 +385,8 @@ type ChildConfig struct {
 // rekey_time / life_time / rand_time and the byte and packet limits.
 //
 // The SA is rekeyed at Rekey minus a random duration in [0, Jitter) and
-// deleted at Life. Life defaults to 1.1 * Rekey and Jitter to Life - Rekey;
+// deleted at Life. Life defaults to 1.1 * Rekey and Jitter to Life - Rekey
+// (at most Rekey/2);
 // a zero Rekey disables time-based rekeying. The byte and packet limits are
 // handed to the data plane, which reports when they are reached
 // (Engine.ChildSALimit).
@@ -363,7 +414,9 @@ func (l Lifetime) withDefaults(rekey time.Duration) Lifetime {
 		l.Life = l.Rekey + l.Rekey/10
 	}
 	if l.Jitter == 0 && l.Life > l.Rekey {
-		l.Jitter = l.Life - l.Rekey
+		// At most half the rekey time, so that a long hard lifetime does
+		// not make the SA due for rekeying as soon as it is created.
+		l.Jitter = min(l.Life-l.Rekey, l.Rekey/2)
 	}
 	return l
 }

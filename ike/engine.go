@@ -68,6 +68,11 @@ type Engine struct {
 	stats   Stats
 
 	cookieSecret [cookieSecretLen]byte
+	// idSwap maps key exchange IDs between standard and vendor-private
+	// code points on the wire (Compat.PrivateTransformIDs).
+	idSwap map[uint16]uint16
+	// keyLog holds IKE SA keys for PollKeyLog (Config.LogKeys).
+	keyLog []KeyLogEntry
 }
 
 // initKey identifies a responder's half-open SA by the initiator's SPI and
@@ -134,6 +139,10 @@ func NewEngine(cfg Config, rand io.Reader) (*Engine, error) {
 		logOps:     cfg.LogCryptoOps,
 	}
 	e.ent = readerEntropy{rand}
+	var err error
+	if e.idSwap, err = buildIDSwap(cfg.Compat.PrivateTransformIDs); err != nil {
+		return nil, err
+	}
 	for i := range cfg.Peers {
 		p, err := newPeerEntry(&cfg.Peers[i])
 		if err != nil {
@@ -478,6 +487,7 @@ func (e *Engine) Handle(now time.Time, local, remote netip.AddrPort, data []byte
 	}
 	h := &msg.Header
 	if h.Exchange == wire.ExchangeIKESAInit {
+		e.mapWireIDs(msg.Payloads)
 		if h.IsResponse() {
 			e.handleInitResponse(now, local, remote, msg, len(raw))
 		} else {
@@ -541,6 +551,7 @@ func (e *Engine) handleParseError(now time.Time, local, remote netip.AddrPort, d
 // sendUnprotected answers an IKE_SA_INIT request with a single notify and no
 // state (RFC 7296 Section 2.21.1).
 func (e *Engine) sendUnprotected(local, remote netip.AddrPort, spiI, spiR uint64, exch wire.ExchangeType, mid uint32, n *wire.Notify) {
+	e.mapWireIDs([]wire.Payload{n})
 	m := &wire.Message{
 		Header:   wire.Header{SPIi: spiI, SPIr: spiR, Exchange: exch, Flags: wire.FlagResponse, MessageID: mid},
 		Payloads: []wire.Payload{n},

@@ -35,9 +35,18 @@ const (
 // IKE_SA_INIT request from peer.Local to peer.Remote and returns the SA's
 // ID. The first proposal's first key exchange method is sent in the KE
 // payload; the first Child SA of peer.Children is requested in IKE_AUTH.
+// It fails with ErrResponderOnly under Config.ResponderOnly, and for
+// proposals the Compat switches rule out (additional key exchanges with
+// NoIntermediate, an ML-KEM KE method with NoMLKEMInInit).
 func (e *Engine) Initiate(now time.Time, peer PeerConfig) (SAID, error) {
+	if e.cfg.ResponderOnly {
+		return 0, ErrResponderOnly
+	}
 	pe, err := newPeerEntry(&peer)
 	if err != nil {
+		return 0, err
+	}
+	if err := e.checkInitiatorProposals(pe); err != nil {
 		return 0, err
 	}
 	if !peer.Remote.IsValid() || !peer.Local.IsValid() {
@@ -145,6 +154,7 @@ func (e *Engine) sendInit(now time.Time, sa *ikeSA) error {
 	}
 	ps = append(ps, sap, &wire.KE{Method: hs.keMethod, Data: data}, &wire.Nonce{Data: hs.ni})
 	ps = append(ps, e.initNotifies(sa, 0, wantsIntermediate(sa.peer.ike))...)
+	e.mapWireIDs(ps)
 	msg, err := wire.Marshal(&wire.Message{Header: sa.header(wire.ExchangeIKESAInit, 0, false), Payloads: ps})
 	if err != nil {
 		return err
@@ -170,6 +180,7 @@ type initPayloads struct {
 	errNote *wire.Notify
 	invKE   *wire.Notify
 	dup     bool
+	vids    [][]byte
 }
 
 func parseInitPayloads(ps []wire.Payload) *initPayloads {
@@ -185,6 +196,8 @@ func parseInitPayloads(ps []wire.Payload) *initPayloads {
 		case *wire.Nonce:
 			ip.dup = ip.dup || ip.nonce != nil
 			ip.nonce = p
+		case *wire.VendorID:
+			ip.vids = append(ip.vids, bytes.Clone(p.Data))
 		case *wire.Notify:
 			switch p.NotifyType {
 			case wire.NotifyCookie:
@@ -295,7 +308,7 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 	if !ip.inter && !e.cfg.Compat.NoIntermediate {
 		offers = withoutAddKE(offers)
 	}
-	s, num, _, ok := selectProposal(pe.ike, offers, wire.ProtocolIKE, ip.ke.Method, e.selectOpts())
+	s, num, _, ok := selectProposal(e.adjustProposals(pe.ike, true, false), offers, wire.ProtocolIKE, ip.ke.Method, e.selectOpts())
 	if !ok {
 		e.drop(DropInvalid)
 		e.sendUnprotected(local, remote, h.SPIi, 0, h.Exchange, 0, &wire.Notify{NotifyType: wire.NotifyNoProposalChosen})
@@ -338,7 +351,8 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 	}
 	sa.prf, _ = s.PRFAlg()
 	hs := &handshake{ni: bytes.Clone(ip.nonce.Data), nr: nr, kes: s.KeyExchanges(), round: 1,
-		peerIntermediate: ip.inter && !e.cfg.Compat.NoIntermediate, peerHashes: ip.hashes, initReq: msg.Raw, initRemote: remote}
+		peerIntermediate: ip.inter && !e.cfg.Compat.NoIntermediate, peerHashes: ip.hashes, initReq: msg.Raw, initRemote: remote,
+		peerVIDs: ip.vids}
 	sa.hs = hs
 	if err := e.initialKeys(sa, shared); err != nil {
 		e.drop(DropInvalid)
@@ -351,6 +365,7 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 		ps = append(ps, cr)
 	}
 	ps = append(ps, e.initNotifies(sa, spiR, ip.inter && len(hs.kes) > 1 || ip.inter && wantsIntermediate(pe.ike))...)
+	e.mapWireIDs(ps)
 	resp, err := wire.Marshal(&wire.Message{Header: sa.header(wire.ExchangeIKESAInit, 0, true), Payloads: ps})
 	if err != nil {
 		e.drop(DropInvalid)
@@ -437,6 +452,7 @@ func (e *Engine) installKeys(sa *ikeSA, k *suite.IKEKeys) error {
 	if sa.hs != nil {
 		sa.hs.keys = k
 	}
+	e.logKeys(sa, k)
 	return nil
 }
 
@@ -492,6 +508,15 @@ func (e *Engine) handleInitResponse(now time.Time, local, remote netip.AddrPort,
 		return
 	}
 	s, ok := suiteFromWire(&ip.sa.Proposals[0])
+	if ok && !ip.inter && !containsSuite(sa.peer.ike, &s) && containsSuite(e.adjustProposals(sa.peer.ike, false, true), &s) {
+		// A responder without RFC 9370 (no INTERMEDIATE_EXCHANGE_SUPPORTED)
+		// that ignored the ADDKE transforms chose a proposal without the
+		// additional key exchanges this end requires (RFC 9370 Section 2.2):
+		// abandon the SA.
+		sa.metrics.RoundTrips++
+		e.failSA(now, sa, Reason{Cause: CauseProtocol, Detail: "the responder does not support additional key exchanges (no INTERMEDIATE_EXCHANGE_SUPPORTED) and chose a proposal without the ones this end requires"})
+		return
+	}
 	if !ok || s.Protocol != wire.ProtocolIKE || !containsSuite(sa.peer.ike, &s) || s.KE != hs.keMethod || ip.ke.Method != s.KE {
 		e.drop(DropInvalid)
 		sa.metrics.RoundTrips++
@@ -521,6 +546,7 @@ func (e *Engine) handleInitResponse(now time.Time, local, remote netip.AddrPort,
 	hs.round = 1
 	hs.peerIntermediate = ip.inter
 	hs.peerHashes = ip.hashes
+	hs.peerVIDs = ip.vids
 	hs.keState, hs.keData = nil, nil
 	sa.peerFrag = ip.frag && e.cfg.Fragmentation.Policy != FragmentNever
 	if err := e.initialKeys(sa, shared); err != nil {

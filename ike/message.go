@@ -75,6 +75,7 @@ type sealed struct {
 // protect encodes and seals payloads under header h with sk. fragment
 // selects whether fragmentation may be used for this transmission.
 func (e *Engine) protect(sa *ikeSA, sk *suite.SK, h wire.Header, payloads []wire.Payload, fragment bool) (*sealed, error) {
+	e.mapWireIDs(payloads)
 	plain, err := wire.AppendPayloads(nil, payloads)
 	if err != nil {
 		return nil, err
@@ -294,6 +295,7 @@ func (e *Engine) unprotect(sa *ikeSA, msg *wire.Message) *inbound {
 		}
 		return nil
 	}
+	e.mapWireIDs(ps)
 	in.payloads = ps
 	return in
 }

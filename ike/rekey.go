@@ -60,6 +60,9 @@ type childExchange struct {
 	localTS, remoteTS []TrafficSelector
 	sentTSi, sentTSr  []TrafficSelector
 	abandoned         bool // yielded to the peer's colliding rekey
+	// props are the proposals of an exchange we initiate, as adjusted by
+	// the Compat switches.
+	props []*suite.Proposal
 }
 
 func (x *childExchange) deleteReason() Cause {
@@ -118,6 +121,9 @@ func (e *Engine) RekeyChildSA(now time.Time, inboundSPI uint32) error {
 
 // RekeyIKESA rekeys an established IKE SA (RFC 7296 Section 2.18).
 func (e *Engine) RekeyIKESA(now time.Time, id SAID) error {
+	if e.cfg.ResponderOnly {
+		return ErrResponderOnly
+	}
 	sa := e.byID[id]
 	if sa == nil {
 		return errNoSA
@@ -154,12 +160,18 @@ func (e *Engine) startIKERekey(now time.Time, sa *ikeSA) {
 	e.startExchange(now, sa, &childExchange{kind: xRekeyIKE, initiator: true})
 }
 
-// childProposals returns the ESP proposals of a CREATE_CHILD_SA for ce.
-func (x *childExchange) proposals(sa *ikeSA) []*suite.Proposal {
+// proposals returns the proposals of a CREATE_CHILD_SA we initiate (set
+// by startExchange).
+func (x *childExchange) proposals(*ikeSA) []*suite.Proposal { return x.props }
+
+// exchangeProposals returns the proposals of a CREATE_CHILD_SA we initiate:
+// the IKE proposals for an IKE SA rekey, the ESP proposals otherwise, each
+// adjusted by the Compat switches.
+func (e *Engine) exchangeProposals(sa *ikeSA, x *childExchange) []*suite.Proposal {
 	if x.kind == xRekeyIKE {
-		return sa.peer.ike
+		return e.adjustProposals(sa.peer.ike, true, e.noAddKEInRekey())
 	}
-	return x.ce.esp
+	return e.adjustProposals(x.ce.esp, false, e.noAddKEInCreate())
 }
 
 // startExchange sends the CREATE_CHILD_SA request of x.
@@ -178,7 +190,10 @@ func (e *Engine) startExchange(now time.Time, sa *ikeSA, x *childExchange) {
 			return
 		}
 	}
-	props := x.proposals(sa)
+	if x.props == nil {
+		x.props = e.exchangeProposals(sa, x)
+	}
+	props := x.props
 	var spi []byte
 	switch x.kind {
 	case xRekeyIKE:
@@ -780,10 +795,11 @@ func (e *Engine) respondIKERekey(now time.Time, sa *ikeSA, in *inbound, cp *crea
 		preferKE = cp.ke.Method
 	}
 	offers := cp.sa.Proposals
-	if e.cfg.Compat.NoFollowupKE || e.cfg.Compat.NoIntermediate {
+	if e.noAddKEInRekey() {
 		offers = withoutAddKE(offers)
 	}
-	s, num, spi, ok := selectProposal(sa.peer.ike, offers, wire.ProtocolIKE, preferKE, e.selectOpts())
+	mine := e.adjustProposals(sa.peer.ike, true, e.noAddKEInRekey())
+	s, num, spi, ok := selectProposal(mine, offers, wire.ProtocolIKE, preferKE, e.selectOpts())
 	if !ok || len(spi) != 8 {
 		e.respondError(now, sa, in, wire.NotifyNoProposalChosen, nil)
 		return

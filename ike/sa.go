@@ -151,6 +151,7 @@ type handshake struct {
 
 	peerIntermediate bool
 	peerHashes       []wire.HashAlgorithm
+	peerVIDs         [][]byte // Vendor IDs of the peer's IKE_SA_INIT message
 	peerNATSrc       [][]byte
 	peerNATDst       []byte
 
