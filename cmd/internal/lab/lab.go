@@ -83,11 +83,19 @@ func Load(spec Spec) (*topology.Topology, error) {
 	if err != nil {
 		return nil, err
 	}
+	orig := top
 	top, err = topology.Parse(spec.Topology+" (with overrides)", patched, topologyOpts(spec, opts))
 	if err != nil {
 		return nil, fmt.Errorf("lab: overrides %v: %w", overrideKeys(spec.Overrides), err)
 	}
+	// Lines in the re-encoded source mean nothing to the user: point at
+	// the declarations in the file.
 	top.Path = spec.Topology
+	for _, n := range top.Nodes {
+		if o := orig.Node(n.Name); o != nil {
+			n.Line = o.Line
+		}
+	}
 	return top, nil
 }
 
@@ -227,51 +235,63 @@ func (r *runner) lanOf(n *topology.Node) []netip.Prefix {
 	return out
 }
 
-// attach creates a gateway on every gateway node. An initiator (or a node
-// with role "both") has a connection to each of its peers; the peer has
-// the responding side. Peers named as the new hub of a failover event
-// are standby: the connection exists, the tunnel comes up on failover.
-func (r *runner) attach() error {
-	gws := r.top.Gateways()
+// plan is the IKE side of a topology: each gateway's connections and
+// engine configuration.
+type plan struct {
+	conns map[string][]gateway.Connection
+	// initiate lists, per gateway, the peers it brings tunnels up with at
+	// the start (standby peers of failover events excluded).
+	initiate map[string][]string
+	models   map[string]string
+	configs  map[string]ike.Config
+}
+
+// planIKE works out the connections of every gateway and their engine
+// configurations. An initiator (or a node with role "both") has a
+// connection to each of its peers; the peer has the responding side.
+// Peers named as the new hub of a failover event are standby: the
+// connection exists, the tunnel comes up on failover. addr gives a
+// gateway's outer address; lan its protected prefixes.
+func planIKE(top *topology.Topology, peers map[string]*models.Peer, psk string,
+	addr func(string) netip.Addr, lan func(*topology.Node) []netip.Prefix, warn func(string)) (*plan, error) {
+	p := &plan{conns: map[string][]gateway.Connection{}, initiate: map[string][]string{},
+		models: map[string]string{}, configs: map[string]ike.Config{}}
+	gws := top.Gateways()
 	standby := map[string]bool{}
-	for _, ev := range r.top.Events {
+	for _, ev := range top.Events {
 		if ev.Action == topology.EventFailover && ev.Value != "" {
 			standby[ev.Value] = true
 		}
 	}
-	conns := map[string][]gateway.Connection{}
 	has := map[[2]string]bool{}
 	add := func(from, to *topology.Node, initiate bool) {
 		if has[[2]string{from.Name, to.Name}] {
 			return
 		}
 		has[[2]string{from.Name, to.Name}] = true
-		c := gateway.Connection{Peer: to.Name, Initiate: initiate, LocalTS: r.lanOf(from), RemoteTS: r.lanOf(to)}
+		c := gateway.Connection{Peer: to.Name, Initiate: initiate, LocalTS: lan(from), RemoteTS: lan(to)}
 		if initiate {
-			c.Remote = r.b.Addr(to.Name)
+			c.Remote = addr(to.Name)
 		}
-		conns[from.Name] = append(conns[from.Name], c)
+		p.conns[from.Name] = append(p.conns[from.Name], c)
 	}
-	r.initiate = map[string][]string{}
 	for _, n := range gws {
 		if n.Engine.Role != topology.RoleInitiator && n.Engine.Role != topology.RoleBoth {
 			continue
 		}
-		for _, p := range n.Engine.Peers {
-			pn := r.top.Node(p)
+		for _, peer := range n.Engine.Peers {
+			pn := top.Node(peer)
 			add(n, pn, true)
 			add(pn, n, false)
-			if !standby[p] {
-				r.initiate[n.Name] = append(r.initiate[n.Name], p)
-				r.col.expectPeer(n.Name, p)
-				r.col.expectPeer(p, n.Name)
+			if !standby[peer] {
+				p.initiate[n.Name] = append(p.initiate[n.Name], peer)
 			}
 		}
 	}
 	for _, n := range gws {
 		if n.Engine.Role == topology.RoleResponder {
-			for _, p := range n.Engine.Peers {
-				add(n, r.top.Node(p), false)
+			for _, peer := range n.Engine.Peers {
+				add(n, top.Node(peer), false)
 			}
 		}
 	}
@@ -280,21 +300,75 @@ func (r *runner) attach() error {
 		if model == "" {
 			model = DefaultPeerModel
 		}
-		p := r.peers[model]
-		if p == nil {
-			return fmt.Errorf("lab: %s:%d: node %s: no peer model %q", r.top.Path, n.Line, n.Name, model)
+		pm := peers[model]
+		if pm == nil {
+			return nil, fmt.Errorf("%s:%d: node %s: no peer model %q", top.Path, n.Line, n.Name, model)
 		}
-		r.col.models[n.Name] = model
-		for _, u := range gateway.UnsupportedFields(p) {
-			r.warn(fmt.Sprintf("peer model %s: %s", model, u))
+		p.models[n.Name] = model
+		if warn != nil {
+			for _, u := range gateway.UnsupportedFields(pm) {
+				warn(fmt.Sprintf("peer model %s: %s", model, u))
+			}
 		}
-		addr := r.b.Addr(n.Name)
-		cfg, err := gateway.EngineConfig(p, gateway.NodeSpec{Name: n.Name, Addr: addr, Proposals: n.Engine.Proposals,
-			ESPProposals: n.Engine.ESPProposals, PSK: r.psk(), Connections: conns[n.Name]})
+		cfg, err := gateway.EngineConfig(pm, gateway.NodeSpec{Name: n.Name, Addr: addr(n.Name), Proposals: n.Engine.Proposals,
+			ESPProposals: n.Engine.ESPProposals, PSK: psk, Connections: p.conns[n.Name]})
 		if err != nil {
-			return fmt.Errorf("lab: %s:%d: %w", r.top.Path, n.Line, err)
+			return nil, fmt.Errorf("%s:%d: %w", top.Path, n.Line, err)
 		}
-		g, err := gateway.New(r.b.Nodes[n.Name], gateway.Config{Engine: cfg, Addr: addr, Hooks: r.col.hooks()})
+		p.configs[n.Name] = cfg
+	}
+	return p, nil
+}
+
+// Check validates a topology as Run would use it, without running it:
+// the file (with overrides), its peer models, and every gateway's engine
+// configuration (proposals its peer model cannot run, roles it does not
+// take). Errors name file:line.
+func Check(spec Spec) (*topology.Topology, error) {
+	top, err := Load(spec)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := models.LoadPeers(filepath.Join(modelsDir(spec), "peers"))
+	if err != nil {
+		return nil, err
+	}
+	placeholder := netip.MustParseAddr("192.0.2.1") // RFC 5737
+	lan := func(n *topology.Node) []netip.Prefix {
+		if n.LAN.IsValid() {
+			return []netip.Prefix{n.LAN}
+		}
+		return []netip.Prefix{netip.PrefixFrom(placeholder, 32)}
+	}
+	p, err := planIKE(top, peers, "check", func(string) netip.Addr { return placeholder }, lan, spec.Warn)
+	if err != nil {
+		return nil, err
+	}
+	for name, cfg := range p.configs {
+		if _, err := ike.NewEngine(cfg, sim.NewDeterministicReader(1, name)); err != nil {
+			n := top.Node(name)
+			return nil, fmt.Errorf("%s:%d: node %s: %w", top.Path, n.Line, name, err)
+		}
+	}
+	return top, nil
+}
+
+// attach creates a gateway on every gateway node (see planIKE).
+func (r *runner) attach() error {
+	p, err := planIKE(r.top, r.peers, r.psk(), r.b.Addr, r.lanOf, r.warn)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	r.initiate = p.initiate
+	for gw, peers := range p.initiate {
+		for _, peer := range peers {
+			r.col.expectPeer(gw, peer)
+			r.col.expectPeer(peer, gw)
+		}
+	}
+	for _, n := range r.top.Gateways() {
+		r.col.models[n.Name] = p.models[n.Name]
+		g, err := gateway.New(r.b.Nodes[n.Name], gateway.Config{Engine: p.configs[n.Name], Addr: r.b.Addr(n.Name), Hooks: r.col.hooks()})
 		if err != nil {
 			return fmt.Errorf("lab: %w", err)
 		}
