@@ -67,6 +67,9 @@ type Hooks struct {
 	// Event sees each engine event once the CPU work that produced it
 	// completed, after the gateway acted on it (SAs installed or removed).
 	Event func(g *Gateway, now time.Time, ev ike.Event)
+	// KeyLog, when set, receives the IKE SA keys the engine derives
+	// (ike.Config.LogKeys is turned on): SECRET, for decrypting captures.
+	KeyLog func(g *Gateway, e ike.KeyLogEntry)
 	// Cost sees the CPU time charged to this node for each engine
 	// operation, with the IKE SA it was done for (0: none).
 	Cost func(g *Gateway, sa ike.SAID, cost time.Duration)
@@ -115,6 +118,7 @@ type Gateway struct {
 	// Work queued since the host last took a completion.
 	costs   []Cost
 	opBuf   []ike.CryptoOp
+	keyBuf  []ike.KeyLogEntry
 	events  []ike.Event
 	sent    []ike.Datagram
 	actions []func(now time.Time)
@@ -146,6 +150,7 @@ func New(node *sim.Node, cfg Config) (*Gateway, error) {
 		cfg.TunnelMTU = DefaultTunnelMTU
 	}
 	cfg.Engine.LogCryptoOps = true
+	cfg.Engine.LogKeys = cfg.Hooks.KeyLog != nil
 	g := &Gateway{node: node, cfg: cfg, db: &esp.DB{},
 		routes: map[netip.Prefix]int{}, children: map[uint32]*child{}}
 	tun, err := node.AddTunnel("ipsec0", cfg.TunnelMTU, g.tunnelOut)
@@ -373,6 +378,13 @@ func (a *adapter) PollCost() (string, int, bool) {
 				break
 			}
 			g.events = append(g.events, ev)
+		}
+		if hook := g.cfg.Hooks.KeyLog; hook != nil {
+			g.keyBuf = g.eng.PollKeyLog(g.keyBuf[:0])
+			for _, k := range g.keyBuf {
+				hook(g, k)
+			}
+			clear(g.keyBuf)
 		}
 	}
 	if len(g.costs) == 0 {

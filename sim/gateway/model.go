@@ -41,6 +41,10 @@ type NodeSpec struct {
 	Connections []Connection
 }
 
+// privateTransformMin is the first Transform ID for private use (RFC 7296
+// Section 3.3.2).
+const privateTransformMin = 1024
+
 // Identity returns the IKE identity of a gateway node.
 func Identity(node string) ike.Identity {
 	return ike.Identity{Type: wire.IDFQDN, Data: []byte(node)}
@@ -50,8 +54,10 @@ func Identity(node string) ike.Identity {
 // fields into the engine's configuration: retransmission schedule,
 // fragmentation policy, size and what it counts, NAT-T port switch and
 // keepalives, cookie threshold, half-open timeout, lifetimes with jitter,
-// DPD, Child SA limit, vendor IDs, and the compatibility switches of
-// peers without RFC 9242/9370. Proposals that the profile cannot run
+// DPD, Child SA limit, vendor IDs, responder-only peers, and the
+// compatibility switches (no RFC 9242/9370, no IKE_FOLLOWUP_KE, unknown
+// transforms ignored, no ML-KEM in IKE_SA_INIT, rekeys without ADDKE,
+// private transform IDs). Proposals that the profile cannot run
 // (an ML-KEM parameter set it lacks, ML-KEM in IKE_SA_INIT when
 // mlkem_in_init is false) are errors, as is a role the profile does not
 // take. Profile fields without an engine knob are listed by
@@ -109,7 +115,19 @@ func EngineConfig(p *models.Peer, n NodeSpec) (ike.Config, error) {
 		NoIntermediate:          !p.IKE.Intermediate,
 		NoFollowupKE:            !p.IKE.FollowupKE,
 		IgnoreUnknownTransforms: p.IKE.UnknownTransformTypes == "ignore",
+		NoMLKEMInInit:           !p.IKE.MLKEMInInit,
+		RekeyWithoutAddKE:       !p.IKE.RekeyRepeatsAddKE,
 	}
+	if len(p.IKE.PrivateTransformIDs) > 0 {
+		cfg.Compat.PrivateTransformIDs = map[string]uint16{}
+		for name, id := range p.IKE.PrivateTransformIDs {
+			if id < privateTransformMin || id > 0xffff {
+				return fail("private transform ID %d of %s outside %d..65535", id, name, privateTransformMin)
+			}
+			cfg.Compat.PrivateTransformIDs[name] = uint16(id)
+		}
+	}
+	cfg.ResponderOnly = !slices.Contains(p.Roles, "initiator")
 
 	proposals := p.IKE.Proposals
 	if len(n.Proposals) > 0 {
@@ -246,15 +264,6 @@ func UnsupportedFields(p *models.Peer) []string {
 	var out []string
 	if p.IKE.Window != 1 {
 		out = append(out, fmt.Sprintf("ike.window = %d: the engine keeps a window of 1", p.IKE.Window))
-	}
-	if len(p.IKE.PrivateTransformIDs) > 0 {
-		out = append(out, "ike.private_transform_ids: standard transform IDs are sent")
-	}
-	if !p.IKE.RekeyRepeatsAddKE && p.IKE.Intermediate {
-		out = append(out, "ike.rekey_repeats_addke = false: rekeys use the configured proposal")
-	}
-	if !p.IKE.MLKEMInInit && len(p.IKE.MLKEM) > 0 {
-		out = append(out, "ike.mlkem_in_init = false: enforced on this node's own proposals only (a responder would still accept ML-KEM in IKE_SA_INIT if its proposals named it)")
 	}
 	if p.DPD.Mode != "off" && p.DPD.Retries > 0 {
 		out = append(out, fmt.Sprintf("dpd.retries = %d: liveness checks use the retransmission schedule", p.DPD.Retries))

@@ -78,6 +78,20 @@ func TestProfileMapping(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, cfg.Compat.NoIntermediate)
 	require.True(t, cfg.Compat.NoFollowupKE)
+	require.True(t, cfg.Compat.NoMLKEMInInit)
+	require.True(t, cfg.Compat.RekeyWithoutAddKE)
+
+	forti := loadPeer(t, "fortios-pre-7.6.6")
+	cfg, err = EngineConfig(forti, NodeSpec{Name: "b", Addr: netip.MustParseAddr("192.0.2.7"), PSK: "k", Connections: conns[:1]})
+	require.NoError(t, err)
+	require.Equal(t, map[string]uint16{"mlkem512": 1080, "mlkem768": 1081, "mlkem1024": 1082}, cfg.Compat.PrivateTransformIDs)
+	require.False(t, cfg.ResponderOnly)
+	require.True(t, cfg.Compat.NoMLKEMInInit)
+
+	cf := loadPeer(t, "cloudflare")
+	cfg, err = EngineConfig(cf, NodeSpec{Name: "b", Addr: netip.MustParseAddr("192.0.2.7"), PSK: "k", Connections: conns[1:]})
+	require.NoError(t, err)
+	require.True(t, cfg.ResponderOnly)
 }
 
 func TestProfileRefusals(t *testing.T) {
@@ -97,9 +111,7 @@ func TestProfileRefusals(t *testing.T) {
 }
 
 func TestUnsupportedFields(t *testing.T) {
-	u := strings.Join(UnsupportedFields(loadPeer(t, "fortios-pre-7.6.6")), "\n")
-	require.Contains(t, u, "ike.private_transform_ids")
-	u = strings.Join(UnsupportedFields(loadPeer(t, "cisco-8000")), "\n")
+	u := strings.Join(UnsupportedFields(loadPeer(t, "cisco-8000")), "\n")
 	require.Contains(t, u, "dpd.retries = 2")
 	require.Contains(t, u, "lifetimes.jitter = 0")
 	require.Empty(t, UnsupportedFields(loadPeer(t, "strongswan-6")))

@@ -22,8 +22,7 @@ import (
 //     datagrams seen on any link (created by the sender or by a router on
 //     the path), attributed through the IKE header in the first fragment;
 //   - retransmissions and round trips are the initiator engine's counters
-//     (ike.Metrics), read while the SA exists; for an SA that failed, the
-//     last reading, with round trips at least the responses received;
+//     (ike.Metrics, as the engine's events carry them);
 //   - CPU time is what each side's operations for the SA cost on its node;
 //   - latency runs from the initiation (the first datagram's work starts
 //     then) to the moment the initiator has the IKE SA and its first Child
@@ -273,6 +272,9 @@ func (c *collector) event(g *gateway.Gateway, now time.Time, ev ike.Event) {
 	if r == nil || r.done || g != r.ini || ev.SA != r.said {
 		return
 	}
+	if ev.Metrics != nil {
+		r.metrics, r.haveMets = *ev.Metrics, true
+	}
 	switch ev.Kind {
 	case ike.EventIKESAEstablished:
 		r.ikeUp = true
@@ -285,6 +287,11 @@ func (c *collector) event(g *gateway.Gateway, now time.Time, ev ike.Event) {
 	case ike.EventFailed, ike.EventIKESADeleted:
 		c.finish(r, now, OutcomeFailed, reasonOf(ev.Reason))
 		return
+	case ike.EventExchangeFailed:
+		if !r.childUp { // the first Child SA was refused in IKE_AUTH
+			c.finish(r, now, OutcomeFailed, reasonOf(ev.Reason))
+			return
+		}
 	}
 	if r.ikeUp && r.childUp {
 		c.finish(r, now, OutcomeEstablished, "")
@@ -307,9 +314,9 @@ func (c *collector) finish(r *record, now time.Time, outcome, reason string) {
 		r.h.LatencyNs = int64(now.Sub(r.start))
 	}
 	r.h.Retransmissions = int(r.metrics.Retransmissions)
-	r.h.RoundTrips = max(int(r.metrics.RoundTrips), len(r.resps))
-	if r.haveMets && outcome == OutcomeEstablished {
-		r.h.RoundTrips = int(r.metrics.RoundTrips)
+	r.h.RoundTrips = int(r.metrics.RoundTrips)
+	if !r.haveMets { // the SA vanished without an event (crash)
+		r.h.RoundTrips = len(r.resps)
 	}
 	r.h.IPFragments = len(r.pieces)
 	r.h.IPPackets = r.h.Datagrams - len(r.fragged) + len(r.pieces)

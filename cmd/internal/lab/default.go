@@ -37,10 +37,8 @@ var (
 // DefaultInteropModels are the peer models paired in the default
 // experiment's interoperability matrix (each as initiator, when its
 // profile initiates, against each as responder), each with its own
-// profile's proposals. fortios-pre-7.6.6 is left out: its private
-// transform IDs are not modelled yet, so it would interoperate where the
-// real device does not.
-var DefaultInteropModels = []string{"strongswan-6", "libreswan-5.4", "cisco-8000", "fortios-7.6.6", "cloudflare", "legacy-classical"}
+// profile's proposals.
+var DefaultInteropModels = []string{"strongswan-6", "libreswan-5.4", "cisco-8000", "fortios-7.6.6", "fortios-pre-7.6.6", "cloudflare", "legacy-classical"}
 
 // Durations of the default runs: long enough for pings after the
 // handshake on the clean path, and past strongSwan's give-up time

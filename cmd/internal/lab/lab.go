@@ -50,7 +50,8 @@ type Spec struct {
 	// PcapDir, when set, receives one pcap file per link (virtual
 	// timestamps).
 	PcapDir string
-	// KeysDir, when set, receives the Wireshark key log (esp_sa).
+	// KeysDir, when set, receives the Wireshark key logs
+	// (ikev2_decryption_table and esp_sa).
 	KeysDir string
 	// Probe, when set, receives data-plane counters after the run.
 	Probe *Probe
@@ -149,6 +150,11 @@ func Run(spec Spec) (*results.Run, error) {
 	defer b.Close()
 	r := &runner{spec: spec, top: top, b: b, peers: peers, gws: map[string]*gateway.Gateway{},
 		col: newCollector(b.Net.Scheduler().Epoch())}
+	if spec.KeysDir != "" {
+		if r.keys, err = newKeyLog(spec.KeysDir); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.attach(); err != nil {
 		return nil, err
 	}
@@ -157,12 +163,6 @@ func Run(spec Spec) (*results.Run, error) {
 		if closePcap, err = b.Net.CaptureToFiles(spec.PcapDir, sim.PcapOptions{}); err != nil {
 			return nil, err
 		}
-	}
-	if spec.KeysDir != "" {
-		if r.keys, err = newKeyLog(spec.KeysDir); err != nil {
-			return nil, err
-		}
-		r.warn("key log: the engine exposes no SK_e/SK_a keys, so only esp_sa is written (no ikev2_decryption_table)")
 	}
 	b.Net.AddObserver(r.col)
 	b.OnEvent = r.onTopologyEvent
@@ -368,7 +368,15 @@ func (r *runner) attach() error {
 	}
 	for _, n := range r.top.Gateways() {
 		r.col.models[n.Name] = p.models[n.Name]
-		g, err := gateway.New(r.b.Nodes[n.Name], gateway.Config{Engine: p.configs[n.Name], Addr: r.b.Addr(n.Name), Hooks: r.col.hooks()})
+		hooks := r.col.hooks()
+		if r.keys != nil {
+			hooks.KeyLog = func(_ *gateway.Gateway, e ike.KeyLogEntry) {
+				if err := r.keys.addIKE(e); err != nil {
+					r.warn(err.Error())
+				}
+			}
+		}
+		g, err := gateway.New(r.b.Nodes[n.Name], gateway.Config{Engine: p.configs[n.Name], Addr: r.b.Addr(n.Name), Hooks: hooks})
 		if err != nil {
 			return fmt.Errorf("lab: %w", err)
 		}

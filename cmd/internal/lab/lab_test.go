@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -277,4 +278,28 @@ func TestCrashAndRestart(t *testing.T) {
 	p := probe.Pings["gw-a-h1"][0]
 	require.GreaterOrEqual(t, p.Received, p.Sent-5, "10, 11, 12 s and the last one")
 	require.Less(t, p.Received, p.Sent)
+}
+
+// TestKeyLogDecrypts checks the key logs with tshark: IKE_AUTH and the
+// ESP traffic of a capture decrypt.
+func TestKeyLogDecrypts(t *testing.T) {
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark not installed")
+	}
+	dir := t.TempDir()
+	_, err = Run(Spec{Topology: twoSites, Duration: 7 * time.Second, PcapDir: filepath.Join(dir, "pcap"), KeysDir: filepath.Join(dir, "keys")})
+	require.NoError(t, err)
+	ike, err := os.ReadFile(filepath.Join(dir, "keys", IKEKeyFile))
+	require.NoError(t, err)
+	require.Equal(t, 1, strings.Count(string(ike), "\n"), "one IKE SA, logged once")
+	cmd := exec.Command(tshark, "-r", filepath.Join(dir, "pcap", "gw-a-inet.pcap"), "-o", "esp.enable_encryption_decode:TRUE", "-V")
+	cmd.Env = append(os.Environ(), "WIRESHARK_CONFIG_DIR="+filepath.Join(dir, "keys"))
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	s := string(out)
+	require.Contains(t, s, "ID_FQDN: gw-a", "IKE_AUTH decrypted")
+	require.Contains(t, s, "ID_FQDN: gw-b")
+	require.Contains(t, s, "Echo (ping) request", "ESP decrypted")
+	require.Contains(t, s, "Echo (ping) reply")
 }
