@@ -110,7 +110,7 @@ func SuiteLabel(suite string) string {
 func suiteKey(_ *results.Run, h *results.Handshake) string {
 	l := SuiteLabel(h.Suite)
 	if h.Placement == "init" {
-		l += " (IKE_SA_INIT)"
+		l += " in INIT"
 	}
 	return l
 }
@@ -329,6 +329,11 @@ func WireCost(f *results.File, datagrams bool) (*plot.Plot, error) {
 		p.Legend.Add(e, b)
 	}
 	p.NominalX(names...)
+	if len(names) > 3 {
+		p.X.Tick.Label.Rotation = 0.4
+		p.X.Tick.Label.XAlign = draw.XRight
+		p.X.Tick.Label.YAlign = draw.YTop
+	}
 	p.X.Label.Text = "suite (key exchange methods)"
 	p.X.Min, p.X.Max = -0.6, float64(len(names))-0.4
 	p.Legend.Left = false
