@@ -265,7 +265,31 @@ func (p *progress) finish() {
 }
 
 // printSummary prints one line per suite: success, latency and wire cost.
+// Runs of an interoperability matrix (no "suite" parameter, when others
+// have one) get a line of their own.
 func printSummary(w io.Writer, f *results.File) {
+	suites := &results.File{Schema: f.Schema}
+	var interop, interopOK, pairs int
+	for _, r := range f.Runs {
+		if r.Params["suite"] == "" && r.Params["initiator_model"] != "" {
+			pairs++
+			for _, h := range r.Handshakes {
+				interop++
+				if h.Outcome == "established" {
+					interopOK++
+				}
+			}
+			continue
+		}
+		suites.Runs = append(suites.Runs, r)
+	}
+	printSuites(w, suites)
+	if pairs > 0 {
+		fmt.Fprintf(w, "interop matrix: %d of %d handshakes established over %d pairs of peer models (see plots/interop.png)\n", interopOK, interop, pairs)
+	}
+}
+
+func printSuites(w io.Writer, f *results.File) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "suite\tplacement\testablished\tmedian ms\tp95 ms\tbytes\tdatagrams\tIKE frags\tIP frags\tfailures\t")
 	for _, s := range results.Summarize(f) {
