@@ -205,6 +205,10 @@ const (
 	CauseInternal
 	// CauseIKEDeleted: the Child SA went with its IKE SA.
 	CauseIKEDeleted
+	// CauseRekeyCollision: both ends rekeyed the SA at once and this one,
+	// created by the exchange with the lowest nonce, is redundant (RFC 7296
+	// Sections 2.8.1 and 2.8.2); its creator deletes it.
+	CauseRekeyCollision
 )
 
 var causeNames = [...]string{
@@ -222,6 +226,7 @@ var causeNames = [...]string{
 	CauseProtocol:        "protocol",
 	CauseInternal:        "internal",
 	CauseIKEDeleted:      "ike-deleted",
+	CauseRekeyCollision:  "rekey-collision",
 }
 
 // String returns the name of the cause.

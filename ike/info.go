@@ -24,16 +24,16 @@ func (e *Engine) Delete(now time.Time, id SAID) error {
 		e.removeSA(now, sa, Reason{Cause: CauseLocalDelete}, false)
 		return nil
 	}
-	e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteIKE(now, sa) })
+	e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteIKE(now, sa) })
 	return nil
 }
 
 var errNoSA = errors.New("ike: no such IKE SA")
 
 // whenIdle runs f now if no request is outstanding, or queues it.
-func (e *Engine) whenIdle(now time.Time, sa *ikeSA, f func(time.Time)) {
+func (e *Engine) whenIdle(now time.Time, sa *ikeSA, f func(time.Time, *ikeSA)) {
 	if sa.req == nil && sa.state == stEstablished {
-		f(now)
+		f(now, sa)
 	} else {
 		sa.queue = append(sa.queue, f)
 	}
@@ -62,7 +62,7 @@ func (e *Engine) DeleteChildSA(now time.Time, inboundSPI uint32) error {
 		return childNotFound(inboundSPI)
 	}
 	sa := c.ike
-	e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteChild(now, sa, c) })
+	e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
 	return nil
 }
 
@@ -188,7 +188,7 @@ func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
 	if !sa.rekeyAt.IsZero() && !sa.rekeyAt.After(now) {
 		sa.rekeyAt = time.Time{}
 		if sa.state == stEstablished {
-			e.whenIdle(now, sa, func(now time.Time) { e.startIKERekey(now, sa) })
+			e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.startIKERekey(now, sa) })
 		}
 	}
 	if !sa.dpdAt.IsZero() && !sa.dpdAt.After(now) {
@@ -214,13 +214,13 @@ func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
 		if !c.expireAt.IsZero() && !c.expireAt.After(now) {
 			c.expireAt = time.Time{}
 			c.why = CauseLifetime
-			e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteChild(now, sa, c) })
+			e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
 			continue
 		}
 		if !c.rekeyAt.IsZero() && !c.rekeyAt.After(now) {
 			c.rekeyAt = time.Time{}
 			if c.state == childInstalled {
-				e.whenIdle(now, sa, func(now time.Time) { e.startChildRekey(now, sa, c) })
+				e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
 			}
 		}
 	}
@@ -246,12 +246,12 @@ func (e *Engine) ChildSALimit(now time.Time, spi uint32, inbound, hard bool) err
 	sa := c.ike
 	if hard {
 		c.why = CauseLifetime
-		e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteChild(now, sa, c) })
+		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
 		return nil
 	}
 	if c.state == childInstalled {
 		c.rekeyAt = time.Time{}
-		e.whenIdle(now, sa, func(now time.Time) { e.startChildRekey(now, sa, c) })
+		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
 	}
 	return nil
 }

@@ -53,6 +53,14 @@ func mustParseID(s string) Identity {
 func newWBPair(t testing.TB) (*wbPair, SAID) {
 	t.Helper()
 	ini, resp := wbPeers()
+	p := newWBPairWith(t, ini, resp)
+	return p, p.kinds(true, EventIKESAEstablished)[0].SA
+}
+
+// newWBPairWith establishes an IKE SA between two engines with the given
+// connections.
+func newWBPairWith(t testing.TB, ini, resp PeerConfig) *wbPair {
+	t.Helper()
 	a, err := NewEngine(Config{}, seededReader(1))
 	if err != nil {
 		t.Fatal(err)
@@ -62,15 +70,14 @@ func newWBPair(t testing.TB) (*wbPair, SAID) {
 		t.Fatal(err)
 	}
 	p := &wbPair{a: a, b: b, now: t0r}
-	id, err := a.Initiate(p.now, ini)
-	if err != nil {
+	if _, err := a.Initiate(p.now, ini); err != nil {
 		t.Fatal(err)
 	}
 	p.settle()
 	if len(p.kinds(true, EventIKESAEstablished)) != 1 || len(p.kinds(false, EventIKESAEstablished)) != 1 {
 		t.Fatalf("not established: %v / %v", p.evA, p.evB)
 	}
-	return p, id
+	return p
 }
 
 // settle shuttles datagrams (and due timers) until both are quiet.

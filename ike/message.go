@@ -324,7 +324,10 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, local, remote netip.Ad
 		e.onChildResponse(now, sa, r, in)
 	case reqDelete:
 		why := CauseLocalDelete
-		if sa.rekeyed {
+		switch {
+		case sa.collision:
+			why = CauseRekeyCollision
+		case sa.rekeyed:
 			why = CauseRekeyed
 		}
 		e.removeSA(now, sa, Reason{Cause: why}, true)
@@ -345,7 +348,7 @@ func (e *Engine) runQueue(now time.Time, sa *ikeSA) {
 		f := sa.queue[0]
 		sa.queue[0] = nil
 		sa.queue = sa.queue[1:]
-		f(now)
+		f(now, sa)
 	}
 }
 

@@ -15,12 +15,21 @@ import (
 // rekeys and IKE SA rekeys, each optionally followed by IKE_FOLLOWUP_KE
 // exchanges for the additional key exchanges of RFC 9370 Section 2.2.4.
 //
-// Collisions (RFC 7296 Section 2.25, RFC 9370 Section 2.2.3): a request to
-// rekey or create an SA that this end is itself rekeying or deleting is
-// refused with TEMPORARY_FAILURE, except that when both ends rekey the same
-// SA at once the end whose nonce is the higher proceeds and the other yields:
-// it answers the peer's request normally and abandons its own exchange
-// when that is refused. A refused rekey is retried after a random delay.
+// Collisions (RFC 7296 Sections 2.8.1, 2.8.2 and 2.25, RFC 9370 Section
+// 2.2.4): a request to rekey or create an SA that this end is deleting, or
+// a Child SA request while this end rekeys the IKE SA, is refused with
+// TEMPORARY_FAILURE; a refused rekey is retried after a random delay. When
+// both ends rekey the same SA at once, each answers the other's request as
+// usual, so both exchanges complete and create redundant SAs. The SA created
+// by the exchange holding the lowest of the four nonces (octet by octet, a
+// shorter prefix being lower) is deleted by the end that initiated that
+// exchange; the initiator of the other exchange deletes the old SA, and for
+// an IKE SA the surviving new SA inherits the Child SAs. With additional key
+// exchanges the collision is decided when the CREATE_CHILD_SA response
+// arrives (the nonces are known then): the losing end abandons its exchange
+// before any IKE_FOLLOWUP_KE, the winning end stops waiting for the peer's
+// IKE_FOLLOWUP_KE; a rekey request that arrives after this end has started
+// its IKE_FOLLOWUP_KE exchanges is refused with TEMPORARY_FAILURE.
 
 // Collision retry delay bounds.
 const (
@@ -59,7 +68,18 @@ type childExchange struct {
 	newSPI, peerSPI   uint64 // IKE SA rekey: our and the peer's new SPI
 	localTS, remoteTS []TrafficSelector
 	sentTSi, sentTSr  []TrafficSelector
-	abandoned         bool // yielded to the peer's colliding rekey
+	// collision is, on an exchange we initiate, the peer's exchange
+	// rekeying the same SA that we answered successfully meanwhile;
+	// collides is, on the peer's exchange, our colliding one.
+	collision *childExchange
+	collides  *childExchange
+	// redundant: we lost the collision; the SA this exchange creates is
+	// deleted once created. winsOver is the peer's exchange we won against.
+	redundant bool
+	winsOver  *childExchange
+	// newChild and newIKE are the SA a completed exchange created.
+	newChild *childSA
+	newIKE   *ikeSA
 	// props are the proposals of an exchange we initiate, as adjusted by
 	// the Compat switches.
 	props []*suite.Proposal
@@ -98,8 +118,10 @@ func (e *Engine) CreateChildSA(now time.Time, id SAID, child string) error {
 	for i := range sa.peer.children {
 		ce := &sa.peer.children[i]
 		if ce.cfg.Name == child {
-			e.whenIdle(now, sa, func(now time.Time) {
-				e.startExchange(now, sa, &childExchange{kind: xNewChild, initiator: true, ce: ce})
+			// The queue runs on the SA that holds it then: after an IKE SA
+			// rekey, the new one.
+			e.whenIdle(now, sa, func(now time.Time, cur *ikeSA) {
+				e.startExchange(now, cur, &childExchange{kind: xNewChild, initiator: true, ce: ce})
 			})
 			return nil
 		}
@@ -115,7 +137,7 @@ func (e *Engine) RekeyChildSA(now time.Time, inboundSPI uint32) error {
 		return childNotFound(inboundSPI)
 	}
 	sa := c.ike
-	e.whenIdle(now, sa, func(now time.Time) { e.startChildRekey(now, sa, c) })
+	e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
 	return nil
 }
 
@@ -128,7 +150,7 @@ func (e *Engine) RekeyIKESA(now time.Time, id SAID) error {
 	if sa == nil {
 		return errNoSA
 	}
-	e.whenIdle(now, sa, func(now time.Time) { e.startIKERekey(now, sa) })
+	e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.startIKERekey(now, sa) })
 	return nil
 }
 
@@ -154,7 +176,7 @@ func (e *Engine) startChildRekey(now time.Time, sa *ikeSA, c *childSA) {
 }
 
 func (e *Engine) startIKERekey(now time.Time, sa *ikeSA) {
-	if sa.state != stEstablished {
+	if sa.state != stEstablished || sa.rekeyed {
 		return
 	}
 	e.startExchange(now, sa, &childExchange{kind: xRekeyIKE, initiator: true})
@@ -365,8 +387,12 @@ func parseCreatePayloads(ps []wire.Payload) *createPayloads {
 func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbound) {
 	x := r.ctx
 	cp := parseCreatePayloads(in.payloads)
-	if x.abandoned {
-		// We yielded to the peer's rekey of the same SA.
+	if r.kind == reqCreateChild && x.collision != nil && cp.sa == nil && (cp.errNote != nil || cp.invKE != nil) {
+		// We answered the peer's rekey of the same SA, and the peer, which
+		// completed its rekey before our request arrived and so did not see
+		// a collision, refused ours (TEMPORARY_FAILURE, CHILD_SA_NOT_FOUND):
+		// its SA replaces the old one, ours is dropped (RFC 7296 Section
+		// 2.8.2, last paragraph).
 		if sa.ixchg == x {
 			sa.ixchg = nil
 		}
@@ -400,6 +426,9 @@ func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbou
 			e.release(x)
 			e.exchangeFailed(now, sa, x, Reason{Cause: CauseProtocol, Detail: err.Error()})
 			e.deleteOnBadKE(now, sa, err)
+			return
+		}
+		if x.collision != nil && e.resolveCollision(sa, x) {
 			return
 		}
 	} else {
@@ -440,13 +469,53 @@ func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbou
 	e.finishExchange(now, sa, x)
 }
 
+// lowerNonce returns the lower of an exchange's two nonces (RFC 7296
+// Section 2.8.1: octet by octet, a prefix being lower than the longer
+// nonce, which is what bytes.Compare does).
+func (x *childExchange) lowerNonce() []byte {
+	if bytes.Compare(x.ni, x.nr) < 0 {
+		return x.ni
+	}
+	return x.nr
+}
+
+// resolveCollision decides, once the response to our CREATE_CHILD_SA x is
+// in, the simultaneous rekey of the same SA by x and the peer's exchange
+// x.collision (which we answered). The exchange holding the lowest nonce
+// loses (RFC 7296 Sections 2.8.1 and 2.8.2). A lost exchange that still
+// needs IKE_FOLLOWUP_KE rounds is abandoned (RFC 9370 Section 2.2.4); a
+// complete one creates its SA, which finishExchange then deletes. Winning,
+// we stop waiting for the peer's IKE_FOLLOWUP_KE, which it will not send.
+// It reports whether x is finished (abandoned).
+func (e *Engine) resolveCollision(sa *ikeSA, x *childExchange) bool {
+	other := x.collision
+	x.collision = nil
+	if bytes.Compare(x.lowerNonce(), other.lowerNonce()) < 0 {
+		if x.round < len(x.kes) {
+			if sa.ixchg == x {
+				sa.ixchg = nil
+			}
+			e.release(x)
+			return true
+		}
+		x.redundant = true
+		return false
+	}
+	if sa.xchg == other {
+		sa.xchg = nil
+		e.release(other)
+	}
+	x.winsOver = other
+	return false
+}
+
 // deleteOnBadKE deletes the IKE SA when the responder's KE data in a
 // CREATE_CHILD_SA or IKE_FOLLOWUP_KE response was invalid
 // (draft-ietf-ipsecme-ikev2-mlkem Section 3: the peer is broken or
 // malicious; the same rule is applied to every method).
 func (e *Engine) deleteOnBadKE(now time.Time, sa *ikeSA, err error) {
 	if errors.Is(err, suite.ErrInvalidKEData) && sa.state == stEstablished {
-		e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteIKE(now, sa) })
+		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteIKE(now, sa) })
 	}
 }
 
@@ -558,13 +627,24 @@ func (e *Engine) finishExchange(now time.Time, sa *ikeSA, x *childExchange) {
 		rekeyOf = x.old.inSPI
 		x.old.state = childRekeyed
 	}
-	e.installChild(now, sa, x.ce, x.suite, in, x.outSPI, k, x.localTS, x.remoteTS, x.initiator, rekeyOf)
-	if x.kind == xRekeyChild && x.initiator {
+	c := e.installChild(now, sa, x.ce, x.suite, in, x.outSPI, k, x.localTS, x.remoteTS, x.initiator, rekeyOf)
+	x.newChild = c
+	if w := x.winsOver; w != nil && w.newChild != nil && w.newChild.state == childInstalled {
+		// The peer's redundant Child SA: the peer deletes it.
+		w.newChild.state, w.newChild.rekeyAt = childRekeyed, time.Time{}
+	}
+	switch {
+	case x.redundant:
+		// We lost a rekey collision: we delete the SA we created and the
+		// peer deletes the old one (RFC 7296 Section 2.8.1).
+		c.why = CauseRekeyCollision
+		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
+	case x.kind == xRekeyChild && x.initiator:
 		// The initiator of the rekey deletes the old Child SA (RFC 7296
 		// Section 2.8).
 		old := x.old
 		old.why = CauseRekeyed
-		e.whenIdle(now, sa, func(now time.Time) { e.sendDeleteChild(now, sa, old) })
+		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, old.ike, old) })
 	}
 }
 
@@ -604,11 +684,25 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 	}
 	e.sas[x.newSPI] = sa
 	x.newSPI = 0
+	x.newIKE = sa
 	e.byID[sa.id] = sa
 	e.indexIdentity(sa)
-	sa.children, old.children = old.children, nil
-	for _, c := range sa.children {
-		c.ike = sa
+	// The Child SAs and pending local actions move to the new SA: from the
+	// old one, or, when we won a collision whose losing exchange completed
+	// first, from the peer's redundant new SA (RFC 7296 Section 2.8.2).
+	from := old
+	if w := x.winsOver; w != nil && w.newIKE != nil && w.newIKE.state == stEstablished {
+		from = w.newIKE
+		from.rekeyed = true
+		from.rekeyAt, from.dpdAt = time.Time{}, time.Time{}
+		from.expireAt = now.Add(e.cfg.Retransmit.Timeout(e.cfg.Retransmit.Tries) * 2)
+	}
+	if !x.redundant {
+		sa.children, from.children = from.children, nil
+		for _, c := range sa.children {
+			c.ike = sa
+		}
+		sa.queue, from.queue = from.queue, nil
 	}
 	old.rekeyed = true
 	old.rekeyAt, old.expireAt, old.dpdAt = time.Time{}, time.Time{}, time.Time{}
@@ -617,16 +711,24 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 	ev.OldSA = old.id
 	ev.Metrics = old.metricsCopy()
 	e.emit(ev)
-	// Pending local actions move to the new SA.
-	sa.queue, old.queue = old.queue, nil
-	if x.initiator {
-		e.whenIdle(now, old, func(now time.Time) { e.sendDeleteIKE(now, old) })
-	} else {
+	switch {
+	case x.redundant:
+		// We lost a rekey collision: we delete the SA we created and the
+		// peer deletes the old one.
+		sa.collision = true
+		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteIKE(now, sa) })
+		old.expireAt = now.Add(e.cfg.Retransmit.Timeout(e.cfg.Retransmit.Tries) * 2)
+	case x.initiator:
+		e.whenIdle(now, old, func(now time.Time, _ *ikeSA) { e.sendDeleteIKE(now, old) })
+	default:
 		// The peer deletes the old SA; if it does not within the
 		// retransmission schedule, it goes anyway.
 		old.expireAt = now.Add(e.cfg.Retransmit.Timeout(e.cfg.Retransmit.Tries) * 2)
 	}
 	e.schedule(sa)
+	if from != old {
+		e.schedule(from)
+	}
 	e.runQueue(now, sa)
 }
 
@@ -661,11 +763,15 @@ func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
 	if ikeRekey {
 		x.kind = xRekeyIKE
 		if ix := sa.ixchg; ix != nil {
-			if ix.kind != xRekeyIKE || bytes.Compare(ix.ni, x.nr) > 0 {
+			// A Child SA exchange of ours, or our IKE SA rekey already in
+			// its IKE_FOLLOWUP_KE rounds: refuse (RFC 7296 Section 2.25.2,
+			// RFC 9370 Section 2.2.4). Otherwise a collision: answer as
+			// usual and decide when our response arrives.
+			if ix.kind != xRekeyIKE || ix.nr != nil {
 				e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
 				return
 			}
-			ix.abandoned = true // the peer's nonce is higher: yield
+			x.collides = ix
 		}
 		e.respondIKERekey(now, sa, in, cp, x)
 		return
@@ -693,11 +799,14 @@ func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
 			return
 		case childRekeying:
 			if ix := sa.ixchg; ix != nil && ix.old == c {
-				if bytes.Compare(ix.ni, x.nr) > 0 {
+				// Both ends rekey this Child SA (RFC 7296 Section 2.25.1):
+				// answer as usual unless our IKE_FOLLOWUP_KE rounds have
+				// begun (RFC 9370 Section 2.2.4).
+				if ix.nr != nil {
 					e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
 					return
 				}
-				ix.abandoned = true
+				x.collides = ix
 			}
 		}
 		x.old = c
@@ -766,6 +875,10 @@ func (e *Engine) respondKE(now time.Time, sa *ikeSA, in *inbound, cp *createPayl
 // finishResponse sends the CREATE_CHILD_SA response and either completes
 // the exchange or waits for the IKE_FOLLOWUP_KE rounds.
 func (e *Engine) finishResponse(now time.Time, sa *ikeSA, in *inbound, x *childExchange, ps []wire.Payload) {
+	if ix := x.collides; ix != nil && sa.ixchg == ix {
+		ix.collision = x // decided when the response to ix arrives
+	}
+	x.collides = nil
 	if x.round < len(x.kes) {
 		link, err := e.ent.link()
 		if err != nil {

@@ -48,9 +48,12 @@ type ikeSA struct {
 	nextReqMID uint32 // message ID of our next request
 	recvMID    uint32 // message ID of the peer's next request
 	req        *request
-	queue      []func(now time.Time)
-	resp       cachedResponse
-	reasm      reassembly
+	// queue holds local actions waiting for the outstanding request; each
+	// runs with the SA holding the queue then (queues move to the new SA
+	// of an IKE SA rekey).
+	queue []func(now time.Time, sa *ikeSA)
+	resp  cachedResponse
+	reasm reassembly
 
 	peerID   Identity // authenticated identity of the peer
 	hs       *handshake
@@ -58,6 +61,9 @@ type ikeSA struct {
 	xchg     *childExchange // multi-round CREATE_CHILD_SA of the peer in progress
 	ixchg    *childExchange // our CREATE_CHILD_SA exchange in progress
 	rekeyed  bool           // replaced by a rekey, awaiting deletion
+	// collision: the redundant SA of a rekey collision we lost, deleted
+	// by us (RFC 7296 Section 2.8.2).
+	collision bool
 
 	lastRecv  time.Time // last authenticated message from the peer
 	halfOpen  time.Time // responder: deadline to reach stEstablished

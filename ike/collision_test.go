@@ -1,0 +1,261 @@
+package ike
+
+import (
+	"bytes"
+	"testing"
+)
+
+// fixedNonces hands out chosen nonces first, then the wrapped entropy's.
+type fixedNonces struct {
+	entropy
+	next [][]byte
+}
+
+func (f *fixedNonces) nonce(n int) ([]byte, error) {
+	if len(f.next) > 0 {
+		v := f.next[0]
+		f.next = f.next[1:]
+		return v, nil
+	}
+	return f.entropy.nonce(n)
+}
+
+func nonceOf(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+
+// collisionNonces makes each end draw the given nonces next: first the one
+// of its own request, then the one of its response to the peer.
+func (p *wbPair) collisionNonces(reqA, respA, reqB, respB byte) {
+	p.a.ent = &fixedNonces{entropy: p.a.ent, next: [][]byte{nonceOf(reqA), nonceOf(respA)}}
+	p.b.ent = &fixedNonces{entropy: p.b.ent, next: [][]byte{nonceOf(reqB), nonceOf(respB)}}
+}
+
+func (p *wbPair) events(a bool) []Event {
+	if a {
+		return p.evA
+	}
+	return p.evB
+}
+
+// liveChildren replays one end's events into its Child SAs.
+func (p *wbPair) liveChildren(a bool) map[uint32]ChildSA {
+	m := map[uint32]ChildSA{}
+	for _, ev := range p.events(a) {
+		switch ev.Kind {
+		case EventChildSAInstalled, EventChildSARekeyed:
+			m[ev.Child.InboundSPI] = *ev.Child
+		case EventChildSADeleted:
+			delete(m, ev.Child.InboundSPI)
+		}
+	}
+	return m
+}
+
+// liveIKE replays one end's events into its IKE SAs.
+func (p *wbPair) liveIKE(a bool) map[SAID]Event {
+	m := map[SAID]Event{}
+	for _, ev := range p.events(a) {
+		switch ev.Kind {
+		case EventIKESAEstablished, EventIKESARekeyed:
+			m[ev.SA] = ev
+		case EventIKESADeleted:
+			delete(m, ev.SA)
+		}
+	}
+	return m
+}
+
+func (p *wbPair) deletions(a bool, c Cause) int {
+	n := 0
+	for _, ev := range p.events(a) {
+		if (ev.Kind == EventChildSADeleted || ev.Kind == EventIKESADeleted) && ev.Reason.Cause == c {
+			n++
+		}
+	}
+	return n
+}
+
+// checkOneChild asserts that each end holds one Child SA of the given name,
+// the same one, and returns both views.
+func (p *wbPair) checkOneChild(t *testing.T, name string) (ChildSA, ChildSA) {
+	t.Helper()
+	var x, y *ChildSA
+	for _, a := range []bool{true, false} {
+		for _, c := range p.liveChildren(a) {
+			if c.Name != name {
+				continue
+			}
+			c := c
+			if a {
+				if x != nil {
+					t.Fatalf("A holds two %q Child SAs: %v", name, p.evA)
+				}
+				x = &c
+			} else {
+				if y != nil {
+					t.Fatalf("B holds two %q Child SAs: %v", name, p.evB)
+				}
+				y = &c
+			}
+		}
+	}
+	if x == nil || y == nil || x.InboundSPI != y.OutboundSPI || x.OutboundSPI != y.InboundSPI || !bytes.Equal(x.Outbound.Encr, y.Inbound.Encr) {
+		t.Fatalf("Child SAs do not match:\n%v\n%v", p.evA, p.evB)
+	}
+	return *x, *y
+}
+
+// TestChildRekeyCollision: both ends rekey the same Child SA at once. Both
+// CREATE_CHILD_SA exchanges complete; the Child SA created by the exchange
+// with the lowest of the four nonces is deleted by the end that initiated
+// that exchange, the other initiator deletes the old Child SA (RFC 7296
+// Sections 2.8.1 and 2.25.1). With an additional key exchange the loser
+// abandons its exchange before IKE_FOLLOWUP_KE (RFC 9370 Section 2.2.4).
+func TestChildRekeyCollision(t *testing.T) {
+	for _, c := range []struct {
+		name, child              string
+		reqA, respA, reqB, respB byte
+		aWins, multiKE           bool
+	}{
+		// The lowest nonce is A's request nonce: A's exchange loses.
+		{"A-lowest-request", "net", 0x10, 0x80, 0x90, 0xa0, false, false},
+		// The lowest nonce is A's response nonce, which belongs to B's
+		// exchange: B loses although A's request nonce is below B's.
+		{"B-lowest-response", "net", 0x40, 0x10, 0x60, 0x80, true, false},
+		// A nonce that is a prefix of equal octets: a byte-wise comparison.
+		{"B-lowest-request", "net", 0x91, 0x92, 0x90, 0x93, true, false},
+		{"multi-A-loses", "pfs", 0x10, 0x80, 0x90, 0xa0, false, true},
+		{"multi-B-loses", "pfs", 0x40, 0x10, 0x60, 0x80, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, id := newWBPair(t)
+			if c.child != "net" {
+				p.a.CreateChildSA(p.now, id, c.child)
+				p.settle()
+			}
+			var spiA, spiB uint32
+			for s, ch := range p.liveChildren(true) {
+				if ch.Name == c.child {
+					spiA, spiB = s, ch.OutboundSPI
+				}
+			}
+			nA, nB := len(p.evA), len(p.evB)
+			p.collisionNonces(c.reqA, c.respA, c.reqB, c.respB)
+			p.a.RekeyChildSA(p.now, spiA)
+			p.b.RekeyChildSA(p.now, spiB)
+			p.settle()
+			x, y := p.checkOneChild(t, c.child)
+			if x.InboundSPI == spiA {
+				t.Fatal("the Child SA was not rekeyed")
+			}
+			// The survivor was created by the winner's exchange.
+			if x.Initiator != c.aWins || y.Initiator == c.aWins {
+				t.Fatalf("surviving Child SA created by the wrong exchange: A initiator %v, want %v", x.Initiator, c.aWins)
+			}
+			rekeysA, rekeysB := 0, 0
+			for _, ev := range p.evA[nA:] {
+				if ev.Kind == EventChildSARekeyed {
+					rekeysA++
+				}
+				if ev.Kind == EventFailed || ev.Kind == EventExchangeFailed {
+					t.Fatalf("failure %v", ev)
+				}
+			}
+			for _, ev := range p.evB[nB:] {
+				if ev.Kind == EventChildSARekeyed {
+					rekeysB++
+				}
+			}
+			loserIsA := !c.aWins
+			if c.multiKE {
+				// Only the winner's SA was created; nothing redundant.
+				if rekeysA != 1 || rekeysB != 1 || p.deletions(true, CauseRekeyCollision)+p.deletions(false, CauseRekeyCollision) != 0 {
+					t.Fatalf("rekeys %d / %d\n%v\n%v", rekeysA, rekeysB, p.evA[nA:], p.evB[nB:])
+				}
+				return
+			}
+			// Both exchanges created an SA; the loser deleted its own.
+			if rekeysA != 2 || rekeysB != 2 {
+				t.Fatalf("rekeys %d / %d, want 2 each (both exchanges complete)\n%v\n%v", rekeysA, rekeysB, p.evA[nA:], p.evB[nB:])
+			}
+			if p.deletions(loserIsA, CauseRekeyCollision) != 1 || p.deletions(!loserIsA, CauseRekeyCollision) != 0 {
+				t.Fatalf("redundant SA not deleted by the loser\n%v\n%v", p.evA[nA:], p.evB[nB:])
+			}
+		})
+	}
+}
+
+// TestIKERekeyCollision: both ends rekey the IKE SA at once. Both new IKE
+// SAs are created; the one from the exchange with the lowest nonce is
+// deleted by its creator, the survivor inherits the Child SAs and the old
+// SA is deleted by the survivor's initiator (RFC 7296 Section 2.8.2). With
+// an additional key exchange the loser abandons before IKE_FOLLOWUP_KE.
+func TestIKERekeyCollision(t *testing.T) {
+	for _, c := range []struct {
+		name                     string
+		proposal                 string
+		reqA, respA, reqB, respB byte
+		aWins, multiKE           bool
+	}{
+		{"A-loses", "aes256gcm16-prfsha384-x25519", 0x10, 0x80, 0x90, 0xa0, false, false},
+		{"B-loses", "aes256gcm16-prfsha384-x25519", 0x40, 0x10, 0x60, 0x80, true, false},
+		{"multi-A-loses", "aes256gcm16-prfsha384-x25519-ke1_mlkem768", 0x10, 0x80, 0x90, 0xa0, false, true},
+		{"multi-B-loses", "aes256gcm16-prfsha384-x25519-ke1_mlkem768", 0x40, 0x10, 0x60, 0x80, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ini, resp := wbPeers()
+			ini.IKEProposals, resp.IKEProposals = []string{c.proposal}, []string{c.proposal}
+			p := newWBPairWith(t, ini, resp)
+			idA := p.kinds(true, EventIKESAEstablished)[0].SA
+			idB := p.kinds(false, EventIKESAEstablished)[0].SA
+			p.a.CreateChildSA(p.now, idA, "pfs")
+			p.settle()
+			nA, nB := len(p.evA), len(p.evB)
+			p.collisionNonces(c.reqA, c.respA, c.reqB, c.respB)
+			p.a.RekeyIKESA(p.now, idA)
+			p.b.RekeyIKESA(p.now, idB)
+			p.settle()
+			la, lb := p.liveIKE(true), p.liveIKE(false)
+			if len(la) != 1 || len(lb) != 1 {
+				t.Fatalf("live IKE SAs %d / %d\n%v\n%v", len(la), len(lb), p.evA[nA:], p.evB[nB:])
+			}
+			for id, ev := range la {
+				if id == idA || ev.Initiator != c.aWins {
+					t.Fatalf("A kept SA %d (initiator %v), want the one created by the winner", id, ev.Initiator)
+				}
+				info, _ := p.a.SA(id)
+				if len(info.Children) != 2 {
+					t.Fatalf("surviving IKE SA has %d Child SAs", len(info.Children))
+				}
+			}
+			for id := range lb {
+				if info, _ := p.b.SA(id); len(info.Children) != 2 {
+					t.Fatalf("B's surviving IKE SA has %d Child SAs", len(info.Children))
+				}
+			}
+			if len(p.a.sas) != 1 || len(p.b.sas) != 1 {
+				t.Fatalf("engines hold %d / %d IKE SAs", len(p.a.sas), len(p.b.sas))
+			}
+			p.checkOneChild(t, "net")
+			p.checkOneChild(t, "pfs")
+			rekeys := len(p.kinds(true, EventIKESARekeyed)) + len(p.kinds(false, EventIKESARekeyed))
+			collisions := p.deletions(true, CauseRekeyCollision) + p.deletions(false, CauseRekeyCollision)
+			if c.multiKE && (rekeys != 2 || collisions != 0) || !c.multiKE && (rekeys != 4 || collisions != 1 ||
+				p.deletions(!c.aWins, CauseRekeyCollision) != 1) {
+				t.Fatalf("%d rekey events, %d collision deletions\n%v\n%v", rekeys, collisions, p.evA[nA:], p.evB[nB:])
+			}
+			for _, ev := range append(p.evA[nA:], p.evB[nB:]...) {
+				if ev.Kind == EventFailed || ev.Kind == EventExchangeFailed || ev.Kind == EventChildSADeleted {
+					t.Fatalf("unexpected %v", ev)
+				}
+			}
+			// The survivor works.
+			for id := range la {
+				p.a.RekeyIKESA(p.now, id)
+			}
+			p.settle()
+			if len(p.liveIKE(true)) != 1 || len(p.liveIKE(false)) != 1 {
+				t.Fatal("rekey of the survivor failed")
+			}
+		})
+	}
+}
