@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/pqlab/pqlab/cmd/internal/results"
 	"github.com/pqlab/pqlab/ike"
 	"github.com/pqlab/pqlab/models"
@@ -104,7 +106,7 @@ func Load(spec Spec) (*topology.Topology, error) {
 // re-encoded one (whose name no longer points next to it).
 func topologyOpts(spec Spec, opts topology.LoadOptions) topology.LoadOptions {
 	if opts.ModelsDir == "" {
-		opts.ModelsDir = filepath.Join(filepath.Dir(spec.Topology), "..", "models")
+		opts.ModelsDir = modelsDir(spec)
 	}
 	return opts
 }
@@ -118,12 +120,24 @@ func overrideKeys(o Overrides) []string {
 	return ks
 }
 
-// modelsDir returns the models directory a topology uses.
+// modelsDir returns the models directory a topology uses: Spec.ModelsDir,
+// else the file's "models" key, else ../models, relative to the file.
 func modelsDir(spec Spec) string {
 	if spec.ModelsDir != "" {
 		return spec.ModelsDir
 	}
-	return filepath.Join(filepath.Dir(spec.Topology), "..", "models")
+	rel := filepath.Join("..", "models")
+	data := spec.Data
+	if data == nil {
+		data, _ = os.ReadFile(spec.Topology)
+	}
+	var f struct {
+		Models string `toml:"models"`
+	}
+	if _, err := toml.Decode(string(data), &f); err == nil && f.Models != "" {
+		rel = f.Models
+	}
+	return filepath.Join(filepath.Dir(spec.Topology), rel)
 }
 
 // Run carries out one run and returns its record.
