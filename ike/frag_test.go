@@ -138,8 +138,13 @@ func TestNATTraversal(t *testing.T) {
 func TestNoNATAndPortSwitchAtAuth(t *testing.T) {
 	ini, resp := peerConfigs(proposalFor("x25519", "mlkem768"), "aes256gcm16")
 	a, b, _, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: 9})
-	if x, _ := checkEstablished(t, a, b); x.Encap || x.Local.Port() != 500 {
-		t.Fatalf("encap %v on %v without NAT", x.Encap, x.Local)
+	x, y := checkEstablished(t, a, b)
+	if x.Encap || x.Local.Port() != 500 {
+		t.Fatalf("initiator: encap %v on %v without NAT", x.Encap, x.Local)
+	}
+	// The responder checks the request's hashes, computed with SPIr = 0.
+	if y.Encap || y.Local.Port() != 500 {
+		t.Fatalf("responder: encap %v on %v without NAT", y.Encap, y.Local)
 	}
 	a, b, p, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: 9,
 		iCfg: ike.Config{NATT: ike.NATTConfig{PortSwitch: ike.SwitchAtAuth}},

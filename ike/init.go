@@ -231,19 +231,20 @@ func parseInitPayloads(ps []wire.Payload) *initPayloads {
 }
 
 // detectNAT compares the peer's NAT detection hashes with the addresses
-// seen (RFC 7296 Section 2.23).
-func (e *Engine) detectNAT(sa *ikeSA, ip *initPayloads) {
+// seen (RFC 7296 Section 2.23). spiR is the SPIr of the header of the
+// message that carried the hashes: zero in an IKE_SA_INIT request.
+func (e *Engine) detectNAT(sa *ikeSA, ip *initPayloads, spiR uint64) {
 	if e.cfg.NATT.Disable || ip.natDst == nil || len(ip.natSrc) == 0 {
 		return
 	}
-	want := natHash(sa.spiI, sa.spiR, sa.remote)
+	want := natHash(sa.spiI, spiR, sa.remote)
 	sa.natRemote = true
 	for _, s := range ip.natSrc {
 		if hmac.Equal(s, want) {
 			sa.natRemote = false
 		}
 	}
-	sa.natLocal = !hmac.Equal(ip.natDst, natHash(sa.spiI, sa.spiR, sa.local)) || e.cfg.NATT.ForceEncap
+	sa.natLocal = !hmac.Equal(ip.natDst, natHash(sa.spiI, spiR, sa.local)) || e.cfg.NATT.ForceEncap
 	sa.encap = sa.natLocal || sa.natRemote
 }
 
@@ -358,7 +359,7 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 		e.drop(DropInvalid)
 		return
 	}
-	e.detectNAT(sa, ip)
+	e.detectNAT(sa, ip, h.SPIr) // the request's SPIr is zero (RFC 7296 Section 2.23)
 	ps := []wire.Payload{&wire.SA{Proposals: []wire.Proposal{suiteToWire(&s, num, nil)}},
 		&wire.KE{Method: s.KE, Data: pub}, &wire.Nonce{Data: nr}}
 	if cr := pe.certReq(); cr != nil {
@@ -553,7 +554,7 @@ func (e *Engine) handleInitResponse(now time.Time, local, remote netip.AddrPort,
 		e.failSA(now, sa, Reason{Cause: CauseInternal, Detail: err.Error()})
 		return
 	}
-	e.detectNAT(sa, ip)
+	e.detectNAT(sa, ip, sa.spiR)
 	e.nextHandshakeStep(now, sa)
 	if sa.state != stDead {
 		e.schedule(sa)
