@@ -2,6 +2,7 @@ package ike
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -47,6 +48,7 @@ func (e *Engine) sendAuth(now time.Time, sa *ikeSA) error {
 	if pe.cfg.InitialContact {
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyInitialContact})
 	}
+	ps = e.appendWindowSize(ps)
 	if !pe.cfg.RemoteID.IsZero() {
 		ps = append(ps, pe.cfg.RemoteID.payload(true))
 	}
@@ -72,6 +74,23 @@ func (e *Engine) sendAuth(now time.Time, sa *ikeSA) error {
 	}
 	sa.state = stAuthSent
 	return nil
+}
+
+// appendWindowSize announces Config.Window with SET_WINDOW_SIZE (RFC 7296
+// Section 3.10.1) when it is above the default of one.
+func (e *Engine) appendWindowSize(ps []wire.Payload) []wire.Payload {
+	if e.cfg.Window <= 1 {
+		return ps
+	}
+	return append(ps, &wire.Notify{NotifyType: wire.NotifySetWindowSize, Data: binary.BigEndian.AppendUint32(nil, uint32(e.cfg.Window))})
+}
+
+// readWindowSize takes the peer's window from a SET_WINDOW_SIZE notify
+// (4 octets; larger windows than MaxWindow are used as MaxWindow).
+func readWindowSize(sa *ikeSA, ps []wire.Payload) {
+	if n := wire.FindNotify(ps, wire.NotifySetWindowSize); n != nil && len(n.Data) == 4 {
+		sa.peerWindow = min(binary.BigEndian.Uint32(n.Data), MaxWindow)
+	}
 }
 
 // authOps records a signature or PSK MAC computation.
@@ -186,6 +205,7 @@ func (e *Engine) onAuthRequest(now time.Time, sa *ikeSA, in *inbound) {
 		return
 	}
 	sa.peer, sa.peerID = pe, Identity{Type: peerID.Type, Data: bytes.Clone(peerID.Data)}
+	readWindowSize(sa, in.payloads)
 	idr := pe.localID(sa.local).payload(true)
 	octets := suite.SignedOctets(sa.prf, hs.initResp, hs.ni, hs.keys.Pr, idr.Prime(), hs.intAuthOctets(mid))
 	e.op(sa, suite.OpPRF, sa.suite.PRF, len(idr.Prime()))
@@ -202,6 +222,7 @@ func (e *Engine) onAuthRequest(now time.Time, sa *ikeSA, in *inbound) {
 		ps = append(ps, &wire.Cert{Encoding: wire.CertX509Signature, Data: c})
 	}
 	ps = append(ps, &wire.Auth{Method: method, Data: data})
+	ps = e.appendWindowSize(ps)
 	var child *childResult
 	if ap.sa != nil {
 		// Only tunnel mode is offered: USE_TRANSPORT_MODE is not echoed
@@ -270,6 +291,7 @@ func (e *Engine) onAuthResponse(now time.Time, sa *ikeSA, in *inbound) {
 		return
 	}
 	sa.peerID = Identity{Type: ap.idr.IDType, Data: bytes.Clone(ap.idr.Data)}
+	readWindowSize(sa, in.payloads)
 	e.establish(now, sa)
 	if hs.child != nil {
 		e.finishFirstChild(now, sa, hs, ap)

@@ -44,6 +44,20 @@ type Config struct {
 	// MaxChildSAs limits the Child SAs per IKE SA that a peer may create;
 	// more are refused with NO_ADDITIONAL_SAS (0: no limit).
 	MaxChildSAs int `toml:"max_child_sas"`
+	// Window is the message ID window this end offers (RFC 7296 Section
+	// 2.3): the number of the peer's requests it keeps responses for, so
+	// that the peer may have that many outstanding. Above 1 it is announced
+	// with SET_WINDOW_SIZE in IKE_AUTH; 0 means the default 1 (no notify),
+	// at most MaxWindow. Requests are still processed in message ID order:
+	// one that arrives ahead of a missing one is dropped and retransmitted
+	// by the peer. In the other direction the engine keeps up to the
+	// peer's announced window of requests outstanding: INFORMATIONAL
+	// exchanges about Child SAs (deletes), and a CREATE_CHILD_SA exchange
+	// started after them; no INFORMATIONAL starts while a CREATE_CHILD_SA
+	// of ours is in progress, and IKE SA rekeys, deletes and liveness checks
+	// wait until nothing is outstanding. An IKE SA created by a rekey keeps
+	// both windows.
+	Window int `toml:"window"`
 	// ResponderOnly models a peer that never initiates an IKE SA (the
 	// Cloudflare IPsec responder): Initiate and RekeyIKESA return
 	// ErrResponderOnly, and the soft lifetime of an IKE SA does not start
@@ -301,6 +315,10 @@ func (p *PortSwitch) UnmarshalText(b []byte) error {
 
 // MarshalText implements encoding.TextMarshaler.
 func (p PortSwitch) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// MaxWindow bounds Config.Window (and the peer's SET_WINDOW_SIZE that is
+// honoured), which costs a cached response per slot and IKE SA.
+const MaxWindow = 64
 
 // Defaults.
 const (

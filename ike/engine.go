@@ -125,6 +125,12 @@ func NewEngine(cfg Config, rand io.Reader) (*Engine, error) {
 	if cfg.NonceSize < wire.MinNonceLen || cfg.NonceSize > wire.MaxNonceLen {
 		return nil, fmt.Errorf("ike: nonce size %d out of range", cfg.NonceSize)
 	}
+	if cfg.Window == 0 {
+		cfg.Window = 1
+	}
+	if cfg.Window < 1 || cfg.Window > MaxWindow {
+		return nil, fmt.Errorf("ike: window %d out of range 1..%d", cfg.Window, MaxWindow)
+	}
 	if cfg.KEMethod == nil {
 		cfg.KEMethod = suite.MethodByID
 	}

@@ -30,12 +30,62 @@ func (e *Engine) Delete(now time.Time, id SAID) error {
 
 var errNoSA = errors.New("ike: no such IKE SA")
 
+// gate says when a queued local action may start.
+type gate uint8
+
+const (
+	// gateIdle: no request of ours outstanding (IKE SA rekey and delete,
+	// and everything while the peer's window is one).
+	gateIdle gate = iota
+	// gateCreate: a CREATE_CHILD_SA for a Child SA: room in the peer's
+	// window and no CREATE_CHILD_SA exchange of ours (Child SA or IKE SA)
+	// in progress. It may run while INFORMATIONAL requests are outstanding.
+	gateCreate
+	// gateInfo: an INFORMATIONAL about a Child SA (a delete): the same
+	// condition, since a CREATE_CHILD_SA in progress may concern the same
+	// Child SA; several may be outstanding at once.
+	gateInfo
+	// gateFollowup: the next IKE_FOLLOWUP_KE of our exchange: room in the
+	// peer's window (queued ahead of everything else).
+	gateFollowup
+)
+
+// queued is a local action waiting for its gate.
+type queued struct {
+	f    func(now time.Time, sa *ikeSA)
+	gate gate
+}
+
+// canRun reports whether an action behind gate g may start on sa now.
+func (e *Engine) canRun(sa *ikeSA, g gate) bool {
+	if sa.state != stEstablished {
+		return false
+	}
+	busy := sa.outstanding() > 0
+	switch g {
+	case gateCreate, gateInfo:
+		return sa.windowRoom() && (sa.ixchg == nil || !busy)
+	case gateFollowup:
+		return sa.windowRoom()
+	}
+	return !busy
+}
+
 // whenIdle runs f now if no request is outstanding, or queues it.
 func (e *Engine) whenIdle(now time.Time, sa *ikeSA, f func(time.Time, *ikeSA)) {
-	if sa.req == nil && sa.state == stEstablished {
+	e.whenGate(now, sa, gateIdle, f)
+}
+
+// whenGate runs f now if nothing is queued and gate g allows it, or queues
+// it.
+func (e *Engine) whenGate(now time.Time, sa *ikeSA, g gate, f func(time.Time, *ikeSA)) {
+	switch {
+	case (len(sa.queue) == 0 || g == gateFollowup) && e.canRun(sa, g):
 		f(now, sa)
-	} else {
-		sa.queue = append(sa.queue, f)
+	case g == gateFollowup:
+		sa.queue = append([]queued{{f: f, gate: g}}, sa.queue...)
+	default:
+		sa.queue = append(sa.queue, queued{f: f, gate: g})
 	}
 	if sa.state != stDead {
 		e.schedule(sa)
@@ -62,7 +112,7 @@ func (e *Engine) DeleteChildSA(now time.Time, inboundSPI uint32) error {
 		return childNotFound(inboundSPI)
 	}
 	sa := c.ike
-	e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
+	e.whenGate(now, sa, gateInfo, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
 	return nil
 }
 
@@ -99,6 +149,7 @@ func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
 		e.removeSA(now, sa, Reason{Cause: CauseNotifyReceived, Notify: n.NotifyType}, true)
 		return
 	}
+	readWindowSize(sa, in.payloads)
 	var resp []wire.Payload
 	deleteIKE := false
 	var gone []*childSA
@@ -178,7 +229,7 @@ func (e *Engine) onInformationalResponse(now time.Time, sa *ikeSA, r *request, i
 func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
 	if !sa.expireAt.IsZero() && !sa.expireAt.After(now) {
 		sa.expireAt = time.Time{}
-		if sa.state == stEstablished && sa.req == nil {
+		if sa.state == stEstablished && sa.outstanding() == 0 {
 			e.sendDeleteIKE(now, sa)
 		} else {
 			e.removeSA(now, sa, Reason{Cause: CauseLifetime}, true)
@@ -195,7 +246,7 @@ func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
 		sa.dpdAt = time.Time{}
 		if d := sa.peer.cfg.DPDDelay; d > 0 && sa.state == stEstablished {
 			idle := now.Sub(sa.lastRecv)
-			if (idle >= time.Duration(d) || sa.peer.cfg.DPDPeriodic) && sa.req == nil {
+			if (idle >= time.Duration(d) || sa.peer.cfg.DPDPeriodic) && sa.outstanding() == 0 {
 				e.sendRequest(now, sa, reqInformational, wire.ExchangeInformational, nil, nil)
 				sa.dpdAt = now.Add(time.Duration(d))
 			} else {
@@ -214,13 +265,13 @@ func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
 		if !c.expireAt.IsZero() && !c.expireAt.After(now) {
 			c.expireAt = time.Time{}
 			c.why = CauseLifetime
-			e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
+			e.whenGate(now, sa, gateInfo, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
 			continue
 		}
 		if !c.rekeyAt.IsZero() && !c.rekeyAt.After(now) {
 			c.rekeyAt = time.Time{}
 			if c.state == childInstalled {
-				e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
+				e.whenGate(now, sa, gateCreate, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
 			}
 		}
 	}
@@ -246,12 +297,12 @@ func (e *Engine) ChildSALimit(now time.Time, spi uint32, inbound, hard bool) err
 	sa := c.ike
 	if hard {
 		c.why = CauseLifetime
-		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
+		e.whenGate(now, sa, gateInfo, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
 		return nil
 	}
 	if c.state == childInstalled {
 		c.rekeyAt = time.Time{}
-		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
+		e.whenGate(now, sa, gateCreate, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
 	}
 	return nil
 }

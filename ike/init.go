@@ -162,7 +162,7 @@ func (e *Engine) sendInit(now time.Time, sa *ikeSA) error {
 	hs.initReq = msg
 	sa.req = &request{mid: 0, exch: wire.ExchangeIKESAInit, kind: reqInit, dgrams: [][]byte{e.frame(sa.local, msg)}}
 	sa.nextReqMID = 1
-	e.transmit(now, sa)
+	e.transmit(now, sa, sa.req)
 	return nil
 }
 
@@ -276,7 +276,7 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 		if sa.resp.valid && sa.resp.mid == 0 {
 			sa.metrics.DatagramsReceived++
 			sa.metrics.BytesReceived += uint64(size)
-			e.resendResponse(sa)
+			e.resendResponse(sa, &sa.resp)
 		}
 		return
 	}

@@ -169,14 +169,13 @@ func (e *Engine) sendRequestSealed(now time.Time, sa *ikeSA, kind reqKind, exch 
 	if e.cfg.Fragmentation.Policy == FragmentOnRetransmit {
 		r.plain = s.plain
 	}
-	sa.req = r
-	e.transmit(now, sa)
+	sa.putRequest(r)
+	e.transmit(now, sa, r)
 	return r, s, nil
 }
 
-// transmit sends (or resends) the outstanding request and arms its timer.
-func (e *Engine) transmit(now time.Time, sa *ikeSA) {
-	r := sa.req
+// transmit sends (or resends) an outstanding request and arms its timer.
+func (e *Engine) transmit(now time.Time, sa *ikeSA, r *request) {
 	if r.sent > 0 {
 		sa.metrics.Retransmissions++
 		if r.plain != nil && !r.frag && sa.peerFrag && e.fragmentNow(r.sent) && sa.skOut != nil && r.exch != wire.ExchangeIKESAInit {
@@ -206,6 +205,7 @@ func (e *Engine) sendResponseSealed(now time.Time, sa *ikeSA, exch wire.Exchange
 		e.failSA(now, sa, Reason{Cause: CauseInternal, Detail: err.Error()})
 		return nil
 	}
+	e.keepOlderResponse(sa)
 	sa.resp = cachedResponse{valid: true, mid: mid, dgrams: s.dgrams, frag: s.frag, local: sa.local, remote: sa.remote}
 	if e.cfg.Fragmentation.Policy == FragmentOnRetransmit && !s.frag {
 		sa.resp.refrag = &refragment{hdr: s.hdr, first: s.first, plain: s.plain, sk: sk}
@@ -214,9 +214,22 @@ func (e *Engine) sendResponseSealed(now time.Time, sa *ikeSA, exch wire.Exchange
 	return s
 }
 
+// keepOlderResponse moves the latest cached response into the ring of
+// older ones when this end offers a window above one: the peer may
+// retransmit any of its last Config.Window requests.
+func (e *Engine) keepOlderResponse(sa *ikeSA) {
+	w := e.cfg.Window
+	if w <= 1 || !sa.resp.valid || sa.state < stEstablished {
+		return
+	}
+	if sa.older == nil {
+		sa.older = make([]cachedResponse, w-1)
+	}
+	sa.older[sa.resp.mid%uint32(w-1)] = sa.resp
+}
+
 // resendResponse answers a retransmitted request from the cache.
-func (e *Engine) resendResponse(sa *ikeSA) {
-	r := &sa.resp
+func (e *Engine) resendResponse(sa *ikeSA, r *cachedResponse) {
 	if f := r.refrag; f != nil && !r.frag && sa.peerFrag {
 		s := &sealed{hdr: f.hdr, first: f.first, plain: f.plain}
 		if err := e.seal(sa, f.sk, s, true); err == nil {
@@ -302,16 +315,17 @@ func (e *Engine) unprotect(sa *ikeSA, msg *wire.Message) *inbound {
 
 // handleResponse processes a response to our outstanding request.
 func (e *Engine) handleResponse(now time.Time, sa *ikeSA, local, remote netip.AddrPort, msg *wire.Message) {
-	r := sa.req
-	if r == nil || r.mid != msg.Header.MessageID || r.exch != msg.Header.Exchange {
+	r := sa.takeRequest(msg.Header.MessageID, msg.Header.Exchange)
+	if r == nil {
 		e.drop(DropUnexpectedResponse)
 		return
 	}
 	in := e.unprotect(sa, msg)
 	if in == nil {
+		// Not (yet) acceptable: the request stays outstanding.
+		sa.putRequest(r)
 		return
 	}
-	sa.req = nil
 	sa.lastRecv = now
 	sa.metrics.RoundTrips++
 	sa.metrics.Exchanges++
@@ -341,14 +355,14 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, local, remote netip.Ad
 	}
 }
 
-// runQueue starts the next queued local action when no request is
-// outstanding.
+// runQueue starts queued local actions, in order, while the next one may
+// run.
 func (e *Engine) runQueue(now time.Time, sa *ikeSA) {
-	for sa.req == nil && len(sa.queue) > 0 && sa.state == stEstablished {
-		f := sa.queue[0]
-		sa.queue[0] = nil
+	for len(sa.queue) > 0 && e.canRun(sa, sa.queue[0].gate) {
+		q := sa.queue[0]
+		sa.queue[0] = queued{}
 		sa.queue = sa.queue[1:]
-		f(now, sa)
+		q.f(now, sa)
 	}
 }
 
@@ -358,13 +372,13 @@ func (e *Engine) runQueue(now time.Time, sa *ikeSA) {
 // message IDs are dropped (window of one, Section 2.3).
 func (e *Engine) handleRequest(now time.Time, sa *ikeSA, local, remote netip.AddrPort, msg *wire.Message) {
 	mid := msg.Header.MessageID
-	if sa.resp.valid && mid == sa.resp.mid && mid+1 == sa.recvMID {
+	if c := sa.cachedFor(mid); c != nil && mid < sa.recvMID {
 		if f := msg.Fragment(); f != nil && f.Number != 1 {
 			e.drop(DropRetransmit)
 			return
 		}
 		e.drop(DropRetransmit)
-		e.resendResponse(sa)
+		e.resendResponse(sa, c)
 		return
 	}
 	if mid != sa.recvMID {
@@ -420,12 +434,15 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 			e.schedule(sa)
 		}
 	}()
-	if r := sa.req; r != nil && !r.deadline.After(now) {
+	for _, r := range append([]*request{sa.req}, sa.more...) {
+		if r == nil || r.deadline.After(now) {
+			continue
+		}
 		if r.sent > e.cfg.Retransmit.Tries {
 			e.failSA(now, sa, Reason{Cause: CauseTimeout, Detail: r.exch.String() + " not answered"})
 			return
 		}
-		e.transmit(now, sa)
+		e.transmit(now, sa, r)
 	}
 	if !sa.halfOpen.IsZero() && !sa.halfOpen.After(now) {
 		e.failSA(now, sa, Reason{Cause: CauseHalfOpenTimeout})
@@ -489,13 +506,16 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 			e.release(x)
 		}
 	}
-	if sa.req != nil && sa.req.ctx != nil {
-		e.release(sa.req.ctx)
+	for _, r := range append([]*request{sa.req}, sa.more...) {
+		if r != nil && r.ctx != nil {
+			e.release(r.ctx)
+		}
 	}
 	if sa.hs != nil {
 		e.releaseChildSPI(sa.hs)
 	}
-	sa.req, sa.queue, sa.hs, sa.xchg, sa.ixchg = nil, nil, nil, nil, nil
+	sa.req, sa.more, sa.queue, sa.hs, sa.xchg, sa.ixchg = nil, nil, nil, nil, nil, nil
+	sa.older = nil
 	if sa.heapIdx >= 0 {
 		heap.Remove(&e.timers, sa.heapIdx)
 	}

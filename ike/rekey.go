@@ -120,7 +120,7 @@ func (e *Engine) CreateChildSA(now time.Time, id SAID, child string) error {
 		if ce.cfg.Name == child {
 			// The queue runs on the SA that holds it then: after an IKE SA
 			// rekey, the new one.
-			e.whenIdle(now, sa, func(now time.Time, cur *ikeSA) {
+			e.whenGate(now, sa, gateCreate, func(now time.Time, cur *ikeSA) {
 				e.startExchange(now, cur, &childExchange{kind: xNewChild, initiator: true, ce: ce})
 			})
 			return nil
@@ -137,7 +137,7 @@ func (e *Engine) RekeyChildSA(now time.Time, inboundSPI uint32) error {
 		return childNotFound(inboundSPI)
 	}
 	sa := c.ike
-	e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
+	e.whenGate(now, sa, gateCreate, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
 	return nil
 }
 
@@ -463,7 +463,7 @@ func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbou
 			e.exchangeFailed(now, sa, x, Reason{Cause: CauseProtocol, Detail: "additional key exchange without ADDITIONAL_KEY_EXCHANGE"})
 			return
 		}
-		e.sendFollowup(now, sa, x)
+		e.whenGate(now, sa, gateFollowup, func(now time.Time, cur *ikeSA) { e.sendFollowup(now, cur, x) })
 		return
 	}
 	e.finishExchange(now, sa, x)
@@ -638,13 +638,13 @@ func (e *Engine) finishExchange(now time.Time, sa *ikeSA, x *childExchange) {
 		// We lost a rekey collision: we delete the SA we created and the
 		// peer deletes the old one (RFC 7296 Section 2.8.1).
 		c.why = CauseRekeyCollision
-		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
+		e.whenGate(now, sa, gateInfo, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
 	case x.kind == xRekeyChild && x.initiator:
 		// The initiator of the rekey deletes the old Child SA (RFC 7296
 		// Section 2.8).
 		old := x.old
 		old.why = CauseRekeyed
-		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, old.ike, old) })
+		e.whenGate(now, sa, gateInfo, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, old.ike, old) })
 	}
 }
 
@@ -672,7 +672,7 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 	e.nextID++
 	sa := &ikeSA{id: e.nextID, initiator: x.initiator, state: stEstablished, spiI: spiI, spiR: spiR,
 		peer: old.peer, peerID: old.peerID, local: old.local, remote: old.remote, heapIdx: -1,
-		peerFrag: old.peerFrag, natLocal: old.natLocal, natRemote: old.natRemote, encap: old.encap,
+		peerFrag: old.peerFrag, natLocal: old.natLocal, natRemote: old.natRemote, encap: old.encap, peerWindow: old.peerWindow,
 		suite: x.suite, lastRecv: now, nextReqMID: 0, recvMID: 0}
 	sa.prf, _ = x.suite.PRFAlg()
 	sa.metrics.Start, sa.metrics.Established = now, now

@@ -47,12 +47,22 @@ type ikeSA struct {
 
 	nextReqMID uint32 // message ID of our next request
 	recvMID    uint32 // message ID of the peer's next request
-	req        *request
-	// queue holds local actions waiting for the outstanding request; each
+	// req is our outstanding request (the oldest when several are); more
+	// holds the others while the peer's window allows several
+	// (SET_WINDOW_SIZE, RFC 7296 Section 2.3).
+	req  *request
+	more []*request
+	// peerWindow is the number of requests the peer announced it keeps
+	// state for (0 and 1: one).
+	peerWindow uint32
+	// queue holds local actions waiting until they may run (gate); each
 	// runs with the SA holding the queue then (queues move to the new SA
 	// of an IKE SA rekey).
-	queue []func(now time.Time, sa *ikeSA)
+	queue []queued
 	resp  cachedResponse
+	// older are the responses before resp, kept with Config.Window > 1 so
+	// that any request in the window can be answered again.
+	older []cachedResponse
 	reasm reassembly
 
 	peerID   Identity // authenticated identity of the peer
@@ -196,6 +206,74 @@ const (
 	childDeleting             // we sent a Delete
 )
 
+// outstanding returns the number of our requests awaiting a response.
+func (sa *ikeSA) outstanding() int {
+	n := len(sa.more)
+	if sa.req != nil {
+		n++
+	}
+	return n
+}
+
+// windowRoom reports whether another request may be sent now: request X
+// waits for the responses to every request up to X minus the peer's window
+// (RFC 7296 Section 2.3).
+func (sa *ikeSA) windowRoom() bool {
+	if sa.outstanding() == 0 {
+		return true
+	}
+	oldest := sa.nextReqMID
+	if sa.req != nil {
+		oldest = sa.req.mid
+	}
+	for _, r := range sa.more {
+		oldest = min(oldest, r.mid)
+	}
+	return sa.nextReqMID-oldest < max(sa.peerWindow, 1)
+}
+
+// takeRequest removes and returns our outstanding request with message ID
+// mid and exchange type exch, or nil.
+func (sa *ikeSA) takeRequest(mid uint32, exch wire.ExchangeType) *request {
+	if r := sa.req; r != nil && r.mid == mid && r.exch == exch {
+		sa.req = nil
+		if len(sa.more) > 0 {
+			sa.req, sa.more[0] = sa.more[0], nil
+			sa.more = sa.more[1:]
+		}
+		return r
+	}
+	for i, r := range sa.more {
+		if r.mid == mid && r.exch == exch {
+			sa.more = append(sa.more[:i], sa.more[i+1:]...)
+			return r
+		}
+	}
+	return nil
+}
+
+// putRequest makes r outstanding again (its response did not authenticate).
+func (sa *ikeSA) putRequest(r *request) {
+	if sa.req == nil {
+		sa.req = r
+	} else {
+		sa.more = append(sa.more, r)
+	}
+}
+
+// cachedFor returns the cached response to the peer's request mid, or nil.
+func (sa *ikeSA) cachedFor(mid uint32) *cachedResponse {
+	if sa.resp.valid && sa.resp.mid == mid {
+		return &sa.resp
+	}
+	for i := range sa.older {
+		if c := &sa.older[i]; c.valid && c.mid == mid {
+			return c
+		}
+	}
+	return nil
+}
+
 // localSPI returns this end's IKE SPI.
 func (sa *ikeSA) localSPI() uint64 {
 	if sa.initiator {
@@ -226,6 +304,9 @@ func (sa *ikeSA) nextDeadline() time.Time {
 	}
 	if sa.req != nil {
 		min(sa.req.deadline)
+	}
+	for _, r := range sa.more {
+		min(r.deadline)
 	}
 	min(sa.halfOpen)
 	min(sa.rekeyAt)
