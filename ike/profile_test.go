@@ -377,3 +377,55 @@ private_transform_ids = { mlkem512 = 1080, mlkem768 = 1081 }
 		t.Fatal(err)
 	}
 }
+
+// TestProfileOutcomes runs the pairings whose outcomes the public documents
+// state (issue 6), with engine settings mirroring models/peers: Cloudflare
+// (responder only) with Cisco 8000 and FortiOS 7.6.6 establishes hybrid
+// SAs, FortiOS before 7.6.6 (private Kyber IDs) reaches no ML-KEM agreement,
+// a legacy peer offered a mandatory additional key exchange answers
+// NO_PROPOSAL_CHOSEN.
+func TestProfileOutcomes(t *testing.T) {
+	type profile struct {
+		cfg       ike.Config
+		proposals []string
+	}
+	cloudflare := profile{ike.Config{ResponderOnly: true, MaxChildSAs: 100, Compat: ike.Compat{NoMLKEMInInit: true}},
+		[]string{"aes256gcm16-aes128gcm16-prfsha256-prfsha384-ecp384-ke1_mlkem768-ke1_mlkem1024", "aes256gcm16-aes128gcm16-prfsha256-prfsha384-ecp384"}}
+	cisco := profile{ike.Config{VendorIDs: []ike.HexBytes{ike.VendorIDCiscoFragmentation}, Compat: ike.Compat{NoMLKEMInInit: true},
+		Fragmentation: ike.FragmentConfig{Size: 1400}}, []string{"aes256gcm16-prfsha384-ecp384-ke1_mlkem1024"}}
+	forti := profile{ike.Config{Compat: ike.Compat{NoMLKEMInInit: true}, Fragmentation: ike.FragmentConfig{Size: 1200}},
+		[]string{"aes256gcm16-prfsha384-ecp384-ke1_mlkem768"}}
+	fortiPre := forti
+	fortiPre.cfg.Compat.PrivateTransformIDs = map[string]uint16{"mlkem512": 1080, "mlkem768": 1081, "mlkem1024": 1082}
+	legacy := profile{ike.Config{Compat: ike.Compat{NoIntermediate: true}}, []string{"aes256gcm16-prfsha384-ecp384", "aes128-sha256-modp2048"}}
+
+	for i, c := range []struct {
+		name       string
+		ini, resp  profile
+		addKE      uint16          // negotiated ADDKE1, 0 for classical
+		failNotify wire.NotifyType // or the initiator's failure
+	}{
+		{"cisco-cloudflare", cisco, cloudflare, wire.KEMLKEM1024, 0},
+		{"fortios-7.6.6-cloudflare", forti, cloudflare, wire.KEMLKEM768, 0},
+		{"fortios-pre-7.6.6-cloudflare", fortiPre, cloudflare, 0, wire.NotifyNoProposalChosen},
+		{"legacy-cloudflare", legacy, cloudflare, 0, 0},
+		{"cisco-legacy", cisco, legacy, 0, wire.NotifyNoProposalChosen},
+		{"fortios-pre-7.6.6-pair", fortiPre, fortiPre, wire.KEMLKEM768, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ini, resp := peerConfigs(c.ini.proposals[0], "aes256gcm16")
+			ini.IKEProposals, resp.IKEProposals = c.ini.proposals, c.resp.proposals
+			a, b, _, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: 390 + uint64(i), iCfg: c.ini.cfg, rCfg: c.resp.cfg})
+			if c.failNotify != 0 {
+				if f := onlyFailure(t, a); f.Reason.Notify != c.failNotify {
+					t.Fatalf("%v", f)
+				}
+				return
+			}
+			checkEstablished(t, a, b)
+			if s := a.find(ike.EventIKESAEstablished)[0].Suite; s.AddKE[0] != c.addKE {
+				t.Fatalf("negotiated %s", s.String())
+			}
+		})
+	}
+}
