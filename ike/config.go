@@ -359,6 +359,11 @@ type PeerConfig struct {
 	// the retransmission schedule ends the IKE SA.
 	DPDDelay    Duration `toml:"dpd_delay"`
 	DPDPeriodic bool     `toml:"dpd_periodic"`
+	// DPDRetries, when positive, replaces Retransmit.Tries for liveness
+	// checks: the number of retransmissions of an unanswered check before
+	// the peer is declared dead (FortiOS dpd-retrycount, Cisco retries);
+	// the intervals stay those of the retransmission schedule.
+	DPDRetries int `toml:"dpd_retries"`
 	// InitialContact sends INITIAL_CONTACT in IKE_AUTH (RFC 7296 Section 2.4).
 	InitialContact bool `toml:"initial_contact"`
 	// Children are the Child SAs: the first is created in IKE_AUTH, the

@@ -247,7 +247,9 @@ func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
 		if d := sa.peer.cfg.DPDDelay; d > 0 && sa.state == stEstablished {
 			idle := now.Sub(sa.lastRecv)
 			if (idle >= time.Duration(d) || sa.peer.cfg.DPDPeriodic) && sa.outstanding() == 0 {
-				e.sendRequest(now, sa, reqInformational, wire.ExchangeInformational, nil, nil)
+				if r, err := e.sendRequest(now, sa, reqInformational, wire.ExchangeInformational, nil, nil); err == nil {
+					r.tries = sa.peer.cfg.DPDRetries
+				}
 				sa.dpdAt = now.Add(time.Duration(d))
 			} else {
 				sa.dpdAt = sa.lastRecv.Add(time.Duration(d))

@@ -438,7 +438,11 @@ func (e *Engine) onTimer(now time.Time, sa *ikeSA) {
 		if r == nil || r.deadline.After(now) {
 			continue
 		}
-		if r.sent > e.cfg.Retransmit.Tries {
+		tries := e.cfg.Retransmit.Tries
+		if r.tries > 0 {
+			tries = r.tries
+		}
+		if r.sent > tries {
 			e.failSA(now, sa, Reason{Cause: CauseTimeout, Detail: r.exch.String() + " not answered"})
 			return
 		}

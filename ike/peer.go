@@ -58,6 +58,9 @@ func newPeerEntry(c *PeerConfig) (*peerEntry, error) {
 	if err := c.IKELifetime.validate("IKE"); err != nil {
 		return nil, fmt.Errorf("ike: peer %q: %w", c.Name, err)
 	}
+	if c.DPDRetries < 0 {
+		return nil, fmt.Errorf("ike: peer %q: negative dpd_retries", c.Name)
+	}
 	if c.Auth.PSK == "" && c.Auth.Signer == nil {
 		return nil, fmt.Errorf("ike: peer %q: no authentication configured (auth.psk or a signer)", c.Name)
 	}

@@ -3,6 +3,7 @@ package ike_test
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -427,5 +428,37 @@ func TestProfileOutcomes(t *testing.T) {
 				t.Fatalf("negotiated %s", s.String())
 			}
 		})
+	}
+}
+
+// TestDPDRetries: a liveness check is retransmitted DPDRetries times (not
+// Retransmit.Tries) before the peer is declared dead.
+func TestDPDRetries(t *testing.T) {
+	for _, retries := range []int{0, 2} {
+		ini, resp := peerConfigs(proposalFor("ecp384", "mlkem768"), "aes256gcm16")
+		ini.DPDDelay, ini.DPDRetries = ike.Duration(20*time.Second), retries
+		cfg := ike.Config{Retransmit: ike.RetransmitConfig{InitialTimeout: ike.Duration(time.Second), Base: 2, Tries: 5}}
+		a, b, p, _ := runPair(t, pairSetup{ini: ini, resp: resp, seed: 395, iCfg: cfg})
+		checkEstablished(t, a, b)
+		n := len(p.Trace)
+		p.Filter = func(fromA bool, _, _ netip.AddrPort, _ []byte) bool { return !fromA }
+		runFor(t, p, 10*time.Minute, func() bool { return len(a.liveSAs()) == 0 })
+		d := a.find(ike.EventIKESADeleted)
+		if len(d) != 1 || d[0].Reason.Cause != ike.CauseTimeout {
+			t.Fatalf("events %v", a.events)
+		}
+		checks := 0
+		for _, r := range p.Trace[n:] {
+			if h, ok := headerOf(r); ok && r.FromA && h.Exchange == wire.ExchangeInformational && !h.IsResponse() {
+				checks++
+			}
+		}
+		want := 1 + 5
+		if retries > 0 {
+			want = 1 + retries
+		}
+		if checks != want {
+			t.Fatalf("dpd_retries %d: %d transmissions of the liveness check, want %d", retries, checks, want)
+		}
 	}
 }

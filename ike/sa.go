@@ -100,6 +100,7 @@ type request struct {
 	first    wire.PayloadType
 	plain    []byte
 	sent     int // transmissions so far
+	tries    int // retransmissions allowed (0: Config.Retransmit.Tries)
 	deadline time.Time
 	// ctx is the state of a CREATE_CHILD_SA / IKE_FOLLOWUP_KE exchange.
 	ctx *childExchange
