@@ -15,6 +15,8 @@
 //  4. After each of these calls, PollTransmit until it reports false and
 //     send each datagram; PollEvent until false and act on each event
 //     (install or remove ESP SAs); NextTimeout for the next deadline.
+//     PollCryptoOps and PollKeyLog (Config.LogCryptoOps, Config.LogKeys)
+//     return the crypto operations and IKE SA keys recorded meanwhile.
 //
 // One Engine serves any number of IKE SAs, indexed by their local SPI. It is
 // not safe for concurrent use; a driver serialises calls.
