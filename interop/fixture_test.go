@@ -71,7 +71,7 @@ func testContext(t testing.TB) context.Context {
 
 // shortTempDir returns a fresh directory with a short path (the vici socket path is limited to
 // 107 bytes, t.TempDir's can be longer). It is removed after a passing test and kept, with its
-// configurations, logs and captures, after a failing one.
+// configurations, logs and captures, after a failing one or when PQI_KEEP is set.
 func shortTempDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "pqi")
@@ -79,7 +79,7 @@ func shortTempDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("PQI_KEEP") != "" {
 			t.Logf("kept %s (configurations, logs, captures)", d)
 			return
 		}

@@ -151,11 +151,11 @@ func newPqlabPair(t *testing.T, spec interopSpec) *pqlabPair {
 			"x509ca/pqlab-ca.pem": pemBlock("CERTIFICATE", pca.DER),
 			"private/key.pem":     key,
 		}
-		pool := auth.NewPool()
-		if err := pool.AddDER(ca.Cert.Raw); err != nil {
+		anchor, err := auth.ParseCertificate(ca.Cert.Raw)
+		if err != nil {
 			t.Fatal(err)
 		}
-		pq.Auth.Signer, pq.Auth.Trust = ent.Signer(), pool
+		pq.Auth.Signer, pq.Auth.Trust, pq.Auth.CertReqCAs = ent.Signer(), auth.NewPool(anchor), []*auth.Certificate{anchor}
 	}
 	settings := map[string]string{}
 	cfg := ike.Config{
@@ -293,4 +293,43 @@ func (s *pqlabPair) transferBoth(t *testing.T, ctx context.Context, n int) {
 	if err := TransferTCP(ctx, s.B.NS, s.B.Inner, s.A.NS, s.A.Inner, n, 12); err != nil {
 		t.Fatalf("TCP pqlab side -> charon side: %v", err)
 	}
+}
+
+// checkPqlabCapture stops the capture and dissects it twice with tshark: plain (no malformed
+// frame, no expert error) and with pqlab's key log, where every ESP frame must decrypt to an
+// inner IP packet when Wireshark knows the ESP algorithm (decrypt), again without problems. It
+// returns the decrypted dissection.
+func (s *pqlabPair) checkCapture(t *testing.T, decrypt bool) *CaptureReport {
+	t.Helper()
+	plain := checkCapture(t, s.Capture)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	r, err := Analyze(ctx, s.Capture.Path, AnalyzeOptions{ConfigDir: s.KeyDir, Args: []string{"-o", driver.TsharkESPDecode}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Problems(); len(p) > 0 {
+		t.Errorf("tshark with pqlab's key log found problems in %s:\n  %s", s.Capture.Path, strings.Join(p, "\n  "))
+	}
+	esp, dec := 0, 0
+	for _, f := range r.Frames {
+		if len(f.ESPSPIs) == 0 {
+			continue
+		}
+		esp++
+		if strings.Contains(f.Protocols, ":esp:ip:") {
+			dec++
+		}
+	}
+	if esp == 0 || esp != plain.ESPFrames() {
+		t.Errorf("%d ESP frames (%d without keys)", esp, plain.ESPFrames())
+	}
+	if decrypt && dec != esp {
+		t.Errorf("%d of %d ESP frames decrypted with pqlab's key log (%s)", dec, esp, s.KeyDir)
+	}
+	if !decrypt && dec != 0 {
+		t.Errorf("%d ESP frames decrypted without a usable key", dec)
+	}
+	t.Logf("capture: %d frames, %d IKE, %d ESP, %d decrypted with pqlab's keys", len(r.Frames), r.IKEFrames(), esp, dec)
+	return r
 }

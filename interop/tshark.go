@@ -138,6 +138,8 @@ type Frame struct {
 	Protocols string // frame.protocols, e.g. "eth:ethertype:ip:udp:isakmp"
 	SrcPort   int
 	DstPort   int
+	// Src and Dst are the outer IP addresses (the first IP header).
+	Src, Dst string
 	// Exchanges are the IKE exchange types of the frame (isakmp.exchangetype), empty if not IKE.
 	Exchanges []int
 	// ESPSPIs are the ESP SPIs of the frame, empty if not ESP.
@@ -212,6 +214,7 @@ const (
 var analyzeFields = []string{
 	"frame.number", "frame.protocols", "udp.srcport", "udp.dstport",
 	"isakmp.exchangetype", "esp.spi", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message",
+	"ip.src", "ip.dst",
 }
 
 // AnalyzeOptions adjust Analyze.
@@ -270,6 +273,8 @@ func parseFields(out string) (*CaptureReport, error) {
 			Number:    atoi(col[0]),
 			Protocols: col[1],
 			SrcPort:   atoi(firstOf(col[2])),
+			Src:       firstOf(col[9]),
+			Dst:       firstOf(col[10]),
 			DstPort:   atoi(firstOf(col[3])),
 			Malformed: col[6] != "" || strings.Contains(col[1], "malformed"),
 		}

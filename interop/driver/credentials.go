@@ -26,6 +26,9 @@ import (
 type Credentials struct {
 	Signer auth.Signer
 	Trust  *auth.Pool
+	// CAs are the trust anchors, for the CERTREQ payloads (ike.AuthConfig.CertReqCAs): peers such
+	// as strongSwan send their certificate only when asked for one of its CAs.
+	CAs []*auth.Certificate
 }
 
 // LoadCredentials reads a private key (PKCS#8 "PRIVATE KEY" or SEC 1 "EC PRIVATE KEY"; Ed25519,
@@ -40,9 +43,12 @@ func LoadCredentials(keyFile string, certFiles, caFiles []string) (*Credentials,
 			return nil, err
 		}
 		for _, der := range ders {
-			if err := c.Trust.AddDER(der); err != nil {
+			ca, err := auth.ParseCertificate(der)
+			if err != nil {
 				return nil, fmt.Errorf("driver: %s: %w", f, err)
 			}
+			c.Trust.Add(ca)
+			c.CAs = append(c.CAs, ca)
 		}
 	}
 	if keyFile == "" {

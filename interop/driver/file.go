@@ -126,6 +126,7 @@ func ParseFile(path string, data []byte) (Config, error) {
 		}
 		f.Peers[pi].Auth.Signer = cred.Signer
 		f.Peers[pi].Auth.Trust = cred.Trust
+		f.Peers[pi].Auth.CertReqCAs = cred.CAs
 	}
 	// Engine-wide settings alone, then each peer alone, so that errors point at their table.
 	global := f.Config
