@@ -128,6 +128,7 @@ func EngineConfig(p *models.Peer, n NodeSpec) (ike.Config, error) {
 		}
 	}
 	cfg.ResponderOnly = !slices.Contains(p.Roles, "initiator")
+	cfg.Window = p.IKE.Window
 
 	proposals := p.IKE.Proposals
 	if len(n.Proposals) > 0 {
@@ -190,6 +191,7 @@ func EngineConfig(p *models.Peer, n NodeSpec) (ike.Config, error) {
 		case "on-demand":
 			pc.DPDDelay = ike.Duration(p.DPD.Interval.Duration)
 		}
+		pc.DPDRetries = p.DPD.Retries
 		cfg.Peers = append(cfg.Peers, pc)
 	}
 	return cfg, nil
@@ -262,11 +264,8 @@ func checkProposal(p *models.Peer, s string) error {
 // knob for yet, as "field = value: what the lab does instead".
 func UnsupportedFields(p *models.Peer) []string {
 	var out []string
-	if p.IKE.Window != 1 {
-		out = append(out, fmt.Sprintf("ike.window = %d: the engine keeps a window of 1", p.IKE.Window))
-	}
-	if p.DPD.Mode != "off" && p.DPD.Retries > 0 {
-		out = append(out, fmt.Sprintf("dpd.retries = %d: liveness checks use the retransmission schedule", p.DPD.Retries))
+	if p.IKE.Window > ike.MaxWindow {
+		out = append(out, fmt.Sprintf("ike.window = %d: the engine's window is at most %d", p.IKE.Window, ike.MaxWindow))
 	}
 	if !slices.Contains(p.IKE.Auth, "psk") {
 		out = append(out, "ike.auth has no psk: the lab authenticates with a pre-shared key")

@@ -87,6 +87,8 @@ func TestProfileMapping(t *testing.T) {
 	require.Equal(t, map[string]uint16{"mlkem512": 1080, "mlkem768": 1081, "mlkem1024": 1082}, cfg.Compat.PrivateTransformIDs)
 	require.False(t, cfg.ResponderOnly)
 	require.True(t, cfg.Compat.NoMLKEMInInit)
+	require.Equal(t, 1, cfg.Window)
+	require.Equal(t, 3, cfg.Peers[0].DPDRetries, "FortiOS dpd-retrycount")
 
 	cf := loadPeer(t, "cloudflare")
 	cfg, err = EngineConfig(cf, NodeSpec{Name: "b", Addr: netip.MustParseAddr("192.0.2.7"), PSK: "k", Connections: conns[1:]})
@@ -112,8 +114,9 @@ func TestProfileRefusals(t *testing.T) {
 
 func TestUnsupportedFields(t *testing.T) {
 	u := strings.Join(UnsupportedFields(loadPeer(t, "cisco-8000")), "\n")
-	require.Contains(t, u, "dpd.retries = 2")
 	require.Contains(t, u, "lifetimes.jitter = 0")
+	require.NotContains(t, u, "dpd.retries")
+	require.NotContains(t, u, "ike.window")
 	require.Empty(t, UnsupportedFields(loadPeer(t, "strongswan-6")))
 }
 
