@@ -51,6 +51,14 @@ type pqlabPair struct {
 	// KeyDir holds pqlab's Wireshark key log (esp_sa).
 	KeyDir string
 	Spec   interopSpec
+	// CharonCA issued charon's certificate; pqlab trusts it. PqlabCAPEM issued pqlab's; charon
+	// trusts it.
+	CharonCA   *CA
+	PqlabCAPEM []byte
+	swan       struct {
+		conf     SwanctlConfig
+		settings map[string]string
+	}
 	runErr chan error
 	stop   context.CancelFunc
 }
@@ -72,39 +80,12 @@ func authKeyType(a KeyAlg) auth.KeyType {
 // driver in B with peer pqlabPeerName towards A; neither initiates.
 func newPqlabPair(t *testing.T, spec interopSpec) *pqlabPair {
 	t.Helper()
-	requireStrongSwan(t)
-	p := newTestPair(t)
-	a, b := peersOf(p)
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
-	defer cancel()
-	if err := a.NS.AddAddr(ctx, "lo", netip.PrefixFrom(a.Inner, 32)); err != nil {
-		t.Fatal(err)
-	}
-	dir := shortTempDir(t)
-	s := &pqlabPair{Pair: p, A: a, B: b, Dir: dir, KeyDir: filepath.Join(dir, "keys"), Spec: spec}
-
-	// Credentials: charon's from an interop CA, pqlab's from an authtest CA.
-	conn := Conn{
-		Name:        connName,
-		LocalAddrs:  []string{a.Outer.String()},
-		RemoteAddrs: []string{b.Outer.String()},
-		Proposals:   []string{spec.Proposals},
-		Encap:       true,
-		Local:       Auth{Method: "psk", ID: a.ID},
-		Remote:      Auth{Method: "psk", ID: b.ID},
-		Children: []Child{{
-			Name:         childName,
-			LocalTS:      []string{netip.PrefixFrom(a.Inner, 32).String()},
-			RemoteTS:     []string{netip.PrefixFrom(b.Inner, 32).String()},
-			ESPProposals: []string{spec.ESPProposals},
-		}},
-	}
-	swan := SwanctlConfig{}
+	s := newCharonForPqlab(t, spec)
+	a, b := s.A, s.B
 	pq := ike.PeerConfig{
 		Name:         pqlabPeerName,
 		Local:        netip.AddrPortFrom(b.Outer, 500),
 		Remote:       netip.AddrPortFrom(a.Outer, 500),
-		LocalID:      ike.Identity{},
 		IKEProposals: []string{spec.Proposals},
 		Children: []ike.ChildConfig{{
 			Name:         childName,
@@ -121,17 +102,9 @@ func newPqlabPair(t *testing.T, spec interopSpec) *pqlabPair {
 		t.Fatal(err)
 	}
 	if spec.Auth == 0 {
-		swan.PSKs = []PSK{{IDs: []string{a.ID, b.ID}, Secret: psk}}
 		pq.Auth.PSK = psk
 	} else {
-		ca, err := NewCA(spec.Auth, "interop CA "+spec.Auth.String(), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, key, err := ca.Issue(spec.Auth, a.ID, spec.CertPadding)
-		if err != nil {
-			t.Fatal(err)
-		}
+		// pqlab's certificate comes from pqlab's own CA code (ike/auth/authtest).
 		pca, err := authtest.NewCA([]byte("pqlab interop "+t.Name()), authKeyType(spec.Auth))
 		if err != nil {
 			t.Fatal(err)
@@ -144,43 +117,100 @@ func newPqlabPair(t *testing.T, spec interopSpec) *pqlabPair {
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn.Local = Auth{Method: "pubkey", ID: a.ID, Certs: []string{"local.pem"}}
-		conn.Remote = Auth{Method: "pubkey", ID: b.ID, CACerts: []string{"pqlab-ca.pem"}}
-		swan.Files = map[string][]byte{
-			"x509/local.pem":      cert,
-			"x509ca/pqlab-ca.pem": pemBlock("CERTIFICATE", pca.DER),
-			"private/key.pem":     key,
-		}
-		anchor, err := auth.ParseCertificate(ca.Cert.Raw)
+		anchor, err := auth.ParseCertificate(s.CharonCA.Cert.Raw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		pq.Auth.Signer, pq.Auth.Trust, pq.Auth.CertReqCAs = ent.Signer(), auth.NewPool(anchor), []*auth.Certificate{anchor}
+		s.PqlabCAPEM = pemBlock("CERTIFICATE", pca.DER)
 	}
-	settings := map[string]string{}
 	cfg := ike.Config{
 		Retransmit: ike.RetransmitConfig{InitialTimeout: ike.Duration(time.Second), Tries: 3},
 		Peers:      []ike.PeerConfig{pq},
 	}
-	if spec.FragmentSize > 0 {
-		conn.Fragmentation = "yes"
-		settings["fragment_size"] = fmt.Sprint(spec.FragmentSize)
-		cfg.Fragmentation.Size = spec.FragmentSize
-	}
-	swan.Conns = []Conn{conn}
-	s.Capture = startCapture(t, a.NS, VethA, dir, "veth-a")
-	s.C = startCharon(t, a.NS, filepath.Join(dir, "a"), swan, settings)
+	cfg.Fragmentation.Size = spec.FragmentSize
+	s.startCharon(t)
 	s.startDriver(t, driver.Config{IKE: cfg})
 	return s
 }
 
-// startDriver completes dc with B's addresses and namespace, starts the driver and stops it (with
+// newCharonForPqlab prepares both namespaces and charon's side of spec (configuration, and for
+// certificates charon's CA, key and certificate); startCharon starts it once PqlabCAPEM is known.
+func newCharonForPqlab(t *testing.T, spec interopSpec) *pqlabPair {
+	t.Helper()
+	requireStrongSwan(t)
+	p := newTestPair(t)
+	a, b := peersOf(p)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	if err := a.NS.AddAddr(ctx, "lo", netip.PrefixFrom(a.Inner, 32)); err != nil {
+		t.Fatal(err)
+	}
+	dir := shortTempDir(t)
+	s := &pqlabPair{Pair: p, A: a, B: b, Dir: dir, KeyDir: filepath.Join(dir, "keys"), Spec: spec}
+	conn := Conn{
+		Name:        connName,
+		LocalAddrs:  []string{a.Outer.String()},
+		RemoteAddrs: []string{b.Outer.String()},
+		Proposals:   []string{spec.Proposals},
+		Encap:       true,
+		Local:       Auth{Method: "psk", ID: a.ID},
+		Remote:      Auth{Method: "psk", ID: b.ID},
+		Children: []Child{{
+			Name:         childName,
+			LocalTS:      []string{netip.PrefixFrom(a.Inner, 32).String()},
+			RemoteTS:     []string{netip.PrefixFrom(b.Inner, 32).String()},
+			ESPProposals: []string{spec.ESPProposals},
+		}},
+	}
+	s.swan.settings = map[string]string{}
+	if spec.Auth == 0 {
+		s.swan.conf.PSKs = []PSK{{IDs: []string{a.ID, b.ID}, Secret: psk}}
+	} else {
+		ca, err := NewCA(spec.Auth, "interop CA "+spec.Auth.String(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, key, err := ca.Issue(spec.Auth, a.ID, spec.CertPadding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.CharonCA = ca
+		conn.Local = Auth{Method: "pubkey", ID: a.ID, Certs: []string{"local.pem"}}
+		conn.Remote = Auth{Method: "pubkey", ID: b.ID, CACerts: []string{"pqlab-ca.pem"}}
+		s.swan.conf.Files = map[string][]byte{"x509/local.pem": cert, "private/key.pem": key}
+	}
+	if spec.FragmentSize > 0 {
+		conn.Fragmentation = "yes"
+		s.swan.settings["fragment_size"] = fmt.Sprint(spec.FragmentSize)
+	}
+	s.swan.conf.Conns = []Conn{conn}
+	return s
+}
+
+// startCharon starts the capture on A's veth and charon, which trusts PqlabCAPEM only.
+func (s *pqlabPair) startCharon(t *testing.T) {
+	t.Helper()
+	if s.Spec.Auth != 0 {
+		s.swan.conf.Files["x509ca/pqlab-ca.pem"] = s.PqlabCAPEM
+	}
+	s.Capture = startCapture(t, s.A.NS, VethA, s.Dir, "veth-a")
+	s.C = startCharon(t, s.A.NS, filepath.Join(s.Dir, "a"), s.swan.conf, s.swan.settings)
+}
+
+// startDriver completes dc with B's addresses and namespace where unset, starts the driver and stops it (with
 // its clean shutdown) after the test.
 func (s *pqlabPair) startDriver(t *testing.T, dc driver.Config) {
 	t.Helper()
-	dc.Local = s.B.Outer
-	dc.Netns = s.B.NS.Name
-	dc.Inner = []netip.Prefix{netip.PrefixFrom(s.B.Inner, 32)}
+	if !dc.Local.IsValid() {
+		dc.Local = s.B.Outer
+	}
+	if dc.Netns == "" {
+		dc.Netns = s.B.NS.Name
+	}
+	if len(dc.Inner) == 0 {
+		dc.Inner = []netip.Prefix{netip.PrefixFrom(s.B.Inner, 32)}
+	}
 	if dc.KeyLogDir == "" {
 		dc.KeyLogDir = s.KeyDir
 	}
