@@ -38,6 +38,10 @@ type interopSpec struct {
 	CertPadding int
 	// FragmentSize, when set, is both sides' IKE fragment size (RFC 7383).
 	FragmentSize int
+	// Negative cases: pqlab trusts an unrelated CA instead of charon's, charon trusts an
+	// unrelated CA instead of pqlab's, or pqlab uses another PSK.
+	PqlabTrustsOther, CharonTrustsOther bool
+	PqlabPSK                            string
 }
 
 // pqlabPair is charon in A against pqlab in B, with a capture on A's veth.
@@ -103,6 +107,9 @@ func newPqlabPair(t *testing.T, spec interopSpec) *pqlabPair {
 	}
 	if spec.Auth == 0 {
 		pq.Auth.PSK = psk
+		if spec.PqlabPSK != "" {
+			pq.Auth.PSK = spec.PqlabPSK
+		}
 	} else {
 		// pqlab's certificate comes from pqlab's own CA code (ike/auth/authtest).
 		pca, err := authtest.NewCA([]byte("pqlab interop "+t.Name()), authKeyType(spec.Auth))
@@ -117,12 +124,25 @@ func newPqlabPair(t *testing.T, spec interopSpec) *pqlabPair {
 		if err != nil {
 			t.Fatal(err)
 		}
-		anchor, err := auth.ParseCertificate(s.CharonCA.Cert.Raw)
+		trusted := s.CharonCA
+		if spec.PqlabTrustsOther {
+			if trusted, err = NewCA(spec.Auth, s.CharonCA.Cert.Subject.CommonName, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		anchor, err := auth.ParseCertificate(trusted.Cert.Raw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		pq.Auth.Signer, pq.Auth.Trust, pq.Auth.CertReqCAs = ent.Signer(), auth.NewPool(anchor), []*auth.Certificate{anchor}
 		s.PqlabCAPEM = pemBlock("CERTIFICATE", pca.DER)
+		if spec.CharonTrustsOther {
+			other, err := authtest.NewCA([]byte("another CA "+t.Name()), authKeyType(spec.Auth))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.PqlabCAPEM = pemBlock("CERTIFICATE", other.DER)
+		}
 	}
 	cfg := ike.Config{
 		Retransmit: ike.RetransmitConfig{InitialTimeout: ike.Duration(time.Second), Tries: 3},

@@ -353,3 +353,54 @@ func (s *pqlabPair) pqlabIKESAIn(e *ike.Engine) ike.SAInfo {
 	}
 	return ike.SAInfo{}
 }
+
+// TestPqlabAuthenticationFailures proves that both sides really check each other: with a CA
+// that did not issue charon's certificate (same name, other key), pqlab rejects charon's AUTH
+// (RFC 7296 Section 2.21.2: it deletes the IKE SA and tells charon with AUTHENTICATION_FAILED in
+// an INFORMATIONAL exchange); with a CA that did not issue pqlab's, charon answers pqlab's
+// IKE_AUTH with AUTHENTICATION_FAILED; and with another PSK, charon rejects pqlab's AUTH. No
+// Child SA is installed on either side.
+func TestPqlabAuthenticationFailures(t *testing.T) {
+	requireStrongSwan(t)
+	for _, tc := range []struct {
+		name string
+		spec interopSpec
+		want ike.Cause
+	}{
+		{"pqlab distrusts charon", interopSpec{Auth: KeyECDSAP256, PqlabTrustsOther: true}, ike.CauseAuthFailed},
+		{"charon distrusts pqlab", interopSpec{Auth: KeyEd25519, CharonTrustsOther: true}, ike.CauseNotifyReceived},
+		{"wrong PSK", interopSpec{PqlabPSK: "not the key charon has"}, ike.CauseNotifyReceived},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.spec.Proposals, tc.spec.ESPProposals = "aes256gcm16-prfsha256-x25519", "aes256gcm16"
+			s := newPqlabPair(t, tc.spec)
+			ctx := testContext(t)
+			if _, err := s.D.Initiate(ctx, pqlabPeerName); err != nil {
+				t.Fatal(err)
+			}
+			ev, _, err := s.D.WaitEvent(ctx, 0, func(ev ike.Event) bool {
+				return ev.Kind == ike.EventFailed || ev.Kind == ike.EventChildSAInstalled
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Kind != ike.EventFailed || ev.Reason.Cause != tc.want {
+				t.Fatalf("pqlab: %v, want a failure with cause %v", ev, tc.want)
+			}
+			if tc.want == ike.CauseNotifyReceived && ev.Reason.Notify != wire.NotifyAuthenticationFailed {
+				t.Errorf("pqlab received %v, want AUTHENTICATION_FAILED", ev.Reason.Notify)
+			}
+			if _, err := s.C.WaitSAs(ctx, func(sas []IKESA) bool { return len(sas) == 0 }); err != nil {
+				t.Errorf("charon kept an SA: %v", err)
+			}
+			if sas, err := s.D.SAs(ctx); err != nil || len(sas) != 0 {
+				t.Errorf("pqlab kept %d SAs (%v)", len(sas), err)
+			}
+			if st := s.D.Stats(); st.ESPIn+st.ESPOut != 0 {
+				t.Errorf("ESP without a Child SA: %+v", st)
+			}
+			t.Logf("pqlab: %v", ev)
+			checkCapture(t, s.Capture)
+		})
+	}
+}
