@@ -26,6 +26,12 @@ type OutboundSA struct {
 	drops  counters
 
 	cryptoMu sync.Mutex // AES-CBC state (IV setter, HMAC)
+
+	// pref orders the SAs of an OutboundSet (higher: preferred);
+	// installed says whether the SA is in its set. Both change under the
+	// set's lock.
+	pref      uint64
+	installed bool
 }
 
 // NewOutboundSA keys an outbound SA. The SA is not part of any DB, so its
