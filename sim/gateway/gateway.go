@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -85,7 +86,55 @@ type Config struct {
 	Addr netip.Addr
 	// TunnelMTU is the inner MTU of the tunnel NIC (DefaultTunnelMTU when 0).
 	TunnelMTU uint32
-	Hooks     Hooks
+	// Routes says how the peers' protected prefixes are routed into the
+	// tunnel NIC (RouteAuto when zero).
+	Routes RouteMode
+	Hooks  Hooks
+}
+
+// RouteMode says how a gateway routes its peers' protected prefixes into
+// its tunnel NIC.
+type RouteMode int
+
+// Route modes.
+const (
+	// RouteAuto is RouteSummary for a gateway with AutoSummaryPeers or
+	// more connections (a hub), RoutePerChild otherwise.
+	RouteAuto RouteMode = iota
+	// RoutePerChild adds a route for each prefix of an installed Child
+	// SA's remote traffic selectors and removes it with the last Child SA
+	// that needs it. Until a Child SA is up, traffic to the peer's
+	// prefixes follows the other routes (in the clear), as with a
+	// route-based VTI whose routes follow the tunnel state.
+	RoutePerChild
+	// RouteSummary routes, from the start, the union of every
+	// connection's configured remote selectors, summarised into the fewest
+	// prefixes that cover exactly that union (ten thousand spoke /24s in
+	// one /8 become a handful of routes), as an operator configures a hub.
+	// Traffic for a peer whose Child SA is not up enters the tunnel and is
+	// dropped there (no SA), like a strongSwan trap policy. gVisor looks
+	// routes up linearly, so a hub with a route per spoke spends its time
+	// scanning routes; summary routes keep every lookup short. Child SA
+	// prefixes outside the summary (narrowed selectors never are) still
+	// get routes of their own.
+	RouteSummary
+)
+
+// AutoSummaryPeers is the number of connections from which RouteAuto
+// summarises routes.
+const AutoSummaryPeers = 64
+
+// String returns the mode's name.
+func (m RouteMode) String() string {
+	switch m {
+	case RouteAuto:
+		return "auto"
+	case RoutePerChild:
+		return "per-child"
+	case RouteSummary:
+		return "summary"
+	}
+	return fmt.Sprintf("RouteMode(%d)", int(m))
 }
 
 // Stats counts a gateway's data plane.
@@ -129,6 +178,11 @@ type Gateway struct {
 	routes   map[netip.Prefix]int // tunnel route reference counts
 	children map[uint32]*child    // by inbound SPI
 	stopped  bool
+	// summary holds the static summary routes (RouteSummary), installed
+	// while the gateway runs; covered answers whether a prefix lies in
+	// them.
+	summary []netip.Prefix
+	covered *prefixSet
 
 	stats Stats
 }
@@ -158,6 +212,9 @@ func New(node *sim.Node, cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.tun = tun
+	if err := g.planRoutes(); err != nil {
+		return nil, err
+	}
 	if err := g.start(); err != nil {
 		return nil, err
 	}
@@ -182,7 +239,59 @@ func (g *Gateway) start() error {
 		host.Close()
 		return fmt.Errorf("gateway: %w", err)
 	}
+	for _, p := range g.summary {
+		if err := g.node.AddRoute(p, g.tun.ID()); err != nil {
+			host.Close()
+			_ = g.node.SetIPHandler(sim.IPProtoESP, nil)
+			return fmt.Errorf("gateway: %w", err)
+		}
+	}
 	g.stopped = false
+	return nil
+}
+
+// planRoutes works out the summary routes of RouteSummary (or of
+// RouteAuto on a hub). A summary that would capture the gateway's own
+// outer address or a peer's configured address, and so its IKE and ESP
+// packets, is refused (RouteSummary) or not used (RouteAuto).
+func (g *Gateway) planRoutes() error {
+	mode := g.cfg.Routes
+	peers := g.cfg.Engine.Peers
+	if mode == RouteAuto {
+		mode = RoutePerChild
+		if len(peers) >= AutoSummaryPeers {
+			mode = RouteSummary
+		}
+	}
+	if mode != RouteSummary {
+		return nil
+	}
+	var ps []netip.Prefix
+	for _, p := range peers {
+		for _, c := range p.Children {
+			for _, ts := range c.RemoteTS {
+				ps = append(ps, rangePrefixes(ts.Start, ts.End)...)
+			}
+		}
+	}
+	sum := summarize(ps)
+	set := newPrefixSet(sum)
+	own := []netip.Addr{g.cfg.Addr}
+	for _, p := range peers {
+		if p.Remote.IsValid() {
+			own = append(own, p.Remote.Addr())
+		}
+	}
+	for _, a := range own {
+		a = a.Unmap()
+		if set.covers(netip.PrefixFrom(a, a.BitLen())) {
+			if g.cfg.Routes == RouteAuto {
+				return nil
+			}
+			return fmt.Errorf("gateway: %s: summary routes would capture %v", g.Name(), a)
+		}
+	}
+	g.summary, g.covered = sum, set
 	return nil
 }
 
@@ -265,6 +374,9 @@ func (g *Gateway) Crash() {
 	_ = g.node.SetIPHandler(sim.IPProtoESP, nil)
 	for spi := range g.children {
 		g.removeChild(spi)
+	}
+	for _, p := range g.summary {
+		g.removeRoute(p)
 	}
 	g.costs, g.opBuf, g.events, g.sent, g.actions, g.outQ = nil, nil, nil, nil, nil, nil
 }
@@ -503,6 +615,9 @@ func (g *Gateway) installChild(now time.Time, ev ike.Event) error {
 	ch := &child{in: isa, out: osa}
 	for _, ts := range c.RemoteTS {
 		for _, p := range rangePrefixes(ts.Start, ts.End) {
+			if g.covered.covers(p) {
+				continue // a summary route carries it
+			}
 			if g.routes[p] == 0 {
 				if err := g.node.AddRoute(p, g.tun.ID()); err != nil {
 					continue
@@ -531,14 +646,23 @@ func (g *Gateway) removeChild(inSPI uint32) {
 			continue
 		}
 		delete(g.routes, p)
-		mask := tcpip.MaskFromBytes(prefixMask(p))
-		addr := tcpip.AddrFromSlice(p.Addr().AsSlice())
-		id := g.tun.ID()
-		g.node.Stack().RemoveRoutes(func(r tcpip.Route) bool {
-			return r.NIC == id && r.Destination.ID() == addr && r.Destination.Mask() == mask
-		})
+		g.removeRoute(p)
 	}
 }
+
+// removeRoute removes the tunnel NIC's route to p.
+func (g *Gateway) removeRoute(p netip.Prefix) {
+	mask := tcpip.MaskFromBytes(prefixMask(p))
+	addr := tcpip.AddrFromSlice(p.Addr().AsSlice())
+	id := g.tun.ID()
+	g.node.Stack().RemoveRoutes(func(r tcpip.Route) bool {
+		return r.NIC == id && r.Destination.ID() == addr && r.Destination.Mask() == mask
+	})
+}
+
+// SummaryRoutes returns the static summary routes into the tunnel NIC
+// (RouteSummary; none with RoutePerChild).
+func (g *Gateway) SummaryRoutes() []netip.Prefix { return slices.Clone(g.summary) }
 
 // ChildSAs returns the number of installed Child SAs.
 func (g *Gateway) ChildSAs() int { return len(g.children) }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -62,6 +63,12 @@ func loadPeer(t testing.TB, name string) *models.Peer {
 // newPair builds two-sites with gw-a initiating to gw-b.
 func newPair(t testing.TB, src string, proposals []string) *pair {
 	t.Helper()
+	return newPairRoutes(t, src, proposals, RouteAuto)
+}
+
+// newPairRoutes is newPair with the gateways' route mode.
+func newPairRoutes(t testing.TB, src string, proposals []string, routes RouteMode) *pair {
+	t.Helper()
 	top, err := topology.Parse("t.toml", []byte(src), topology.LoadOptions{ModelsDir: "../../models"})
 	require.NoError(t, err)
 	b, err := topology.Build(top, topology.BuildOptions{})
@@ -82,7 +89,7 @@ func newPair(t testing.TB, src string, proposals []string) *pair {
 		}
 		cfg, err := EngineConfig(sw, NodeSpec{Name: name, Addr: b.Addr(name), Proposals: proposals, PSK: "secret", Connections: []Connection{c}})
 		require.NoError(t, err)
-		g, err := New(b.Nodes[name], Config{Engine: cfg, Addr: b.Addr(name), Hooks: hooks})
+		g, err := New(b.Nodes[name], Config{Engine: cfg, Addr: b.Addr(name), Hooks: hooks, Routes: routes})
 		require.NoError(t, err)
 		return g
 	}
@@ -143,4 +150,138 @@ func TestHybridHandshakeAndPing(t *testing.T) {
 	m, ok := p.a.Engine().Metrics(p.events["gw-a"][0].SA)
 	require.True(t, ok)
 	require.EqualValues(t, 3, m.RoundTrips)
+}
+
+// tunnelRoutes returns the destinations the gateway's stack routes into
+// its tunnel NIC.
+func tunnelRoutes(g *Gateway) []string {
+	var out []string
+	for _, r := range g.Node().Stack().GetRouteTable() {
+		if r.NIC == g.Tunnel().ID() {
+			out = append(out, r.Destination.String())
+		}
+	}
+	return out
+}
+
+func TestSummaryRoutes(t *testing.T) {
+	for _, mode := range []RouteMode{RoutePerChild, RouteSummary} {
+		t.Run(mode.String(), func(t *testing.T) {
+			p := newPairRoutes(t, twoSites, []string{"aes256gcm16-prfsha384-x25519-ke1_mlkem768"}, mode)
+			lanA := p.b.Topology.Node("gw-a").LAN
+			if mode == RouteSummary {
+				require.Equal(t, []netip.Prefix{lanA}, p.r.SummaryRoutes())
+				require.Equal(t, []string{lanA.String()}, tunnelRoutes(p.r), "routed before any SA")
+			} else {
+				require.Empty(t, p.r.SummaryRoutes())
+				require.Empty(t, tunnelRoutes(p.r))
+			}
+			net := p.b.Net
+			// A ping from gw-b's LAN before the SA: in the clear with
+			// per-child routes, dropped in the tunnel with summary routes.
+			early, err := p.b.Nodes["gw-b-h1"].Ping(p.b.Addr("gw-a-h1"), sim.PingOptions{Count: 1, Start: 500 * time.Millisecond})
+			require.NoError(t, err)
+			net.At(time.Second, func() {
+				_, err := p.a.Initiate("gw-b")
+				require.NoError(t, err)
+			})
+			pg, err := p.b.Nodes["gw-a-h1"].Ping(p.b.Addr("gw-b-h1"), sim.PingOptions{Count: 3, Interval: time.Second, Start: 3 * time.Second})
+			require.NoError(t, err)
+			net.Run(8 * time.Second)
+			require.EqualValues(t, 3, pg.Stats().Received)
+			require.Equal(t, []string{lanA.String()}, tunnelRoutes(p.r), "one route either way once the SA is up")
+			if mode == RouteSummary {
+				require.Zero(t, early.Stats().Received)
+				require.EqualValues(t, 1, p.r.Stats().ESPDropped, "no SA yet")
+			} else {
+				require.EqualValues(t, 1, early.Stats().Received)
+			}
+			// A crash takes every route; a restart brings the summary back.
+			p.r.Crash()
+			require.Empty(t, tunnelRoutes(p.r))
+			require.NoError(t, p.r.Restart())
+			if mode == RouteSummary {
+				require.Equal(t, []string{lanA.String()}, tunnelRoutes(p.r))
+			} else {
+				require.Empty(t, tunnelRoutes(p.r))
+			}
+		})
+	}
+}
+
+func TestSummaryRefusesOwnAddress(t *testing.T) {
+	top, err := topology.Parse("t.toml", []byte(twoSites), topology.LoadOptions{ModelsDir: "../../models"})
+	require.NoError(t, err)
+	b, err := topology.Build(top, topology.BuildOptions{})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	all := netip.MustParsePrefix("0.0.0.0/0")
+	c := Connection{Peer: "gw-b", Initiate: true, Remote: b.Addr("gw-b"), LocalTS: []netip.Prefix{top.Node("gw-a").LAN}, RemoteTS: []netip.Prefix{all}}
+	cfg, err := EngineConfig(loadPeer(t, "strongswan-6"), NodeSpec{Name: "gw-a", Addr: b.Addr("gw-a"), PSK: "s", Connections: []Connection{c}})
+	require.NoError(t, err)
+	_, err = New(b.Nodes["gw-a"], Config{Engine: cfg, Addr: b.Addr("gw-a"), Routes: RouteSummary})
+	require.ErrorContains(t, err, "summary routes would capture")
+}
+
+func TestSummarize(t *testing.T) {
+	p := func(s ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, x := range s {
+			out = append(out, netip.MustParsePrefix(x))
+		}
+		return out
+	}
+	require.Equal(t, p("10.0.0.0/22"), summarize(p("10.0.3.0/24", "10.0.1.0/24", "10.0.2.0/24", "10.0.0.0/24", "10.0.2.128/25")))
+	require.Equal(t, p("10.0.0.0/23", "10.0.2.0/24"), summarize(p("10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24")))
+	require.Equal(t, p("10.0.1.0/24", "10.0.2.0/24"), summarize(p("10.0.1.0/24", "10.0.2.0/24")), "not siblings")
+	require.Equal(t, p("10.0.0.0/24", "fd00::/63"), summarize(p("fd00::/64", "10.0.0.0/24", "fd00:0:0:1::/64")))
+	require.Nil(t, summarize(nil))
+
+	// 10,000 spoke LANs numbered from 10.0.1.0/24 (hub-spoke topologies)
+	// become a handful of routes.
+	var lans []netip.Prefix
+	for i := 1; i <= 10000; i++ {
+		lans = append(lans, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24))
+	}
+	sum := summarize(lans)
+	require.Len(t, sum, 18) // 10.0.1.0/24 ... 10.39.16.0/24: two prefixes per bit of the range
+	set := newPrefixSet(sum)
+	for _, l := range lans {
+		require.True(t, set.covers(l), l)
+	}
+	require.False(t, set.covers(p("10.0.0.0/24")[0]))
+	require.False(t, set.covers(p("10.39.17.0/24")[0]))
+	require.False(t, set.covers(p("10.0.0.0/8")[0]), "wider than the summary")
+
+	// Random sets in a small space: the union is unchanged, the result
+	// disjoint and without mergeable siblings.
+	r := rand.New(rand.NewPCG(5, 6))
+	for trial := 0; trial < 200; trial++ {
+		var ps []netip.Prefix
+		for i := r.IntN(30); i >= 0; i-- {
+			a := netip.AddrFrom4([4]byte{10, 0, byte(r.IntN(4)), byte(r.IntN(256))})
+			ps = append(ps, netip.PrefixFrom(a, 22+r.IntN(11)).Masked())
+		}
+		sum := summarize(ps)
+		in := func(set []netip.Prefix, a netip.Addr) bool {
+			for _, q := range set {
+				if q.Contains(a) {
+					return true
+				}
+			}
+			return false
+		}
+		for i := 0; i < 1024; i++ {
+			a := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+			require.Equal(t, in(ps, a), in(sum, a), "trial %d: %v", trial, a)
+		}
+		for i, x := range sum {
+			for j, y := range sum {
+				if i != j {
+					require.False(t, x.Overlaps(y), "%v %v", x, y)
+					require.NotEqual(t, sibling(x), y)
+				}
+			}
+		}
+	}
 }
