@@ -73,6 +73,9 @@ type loader struct {
 	pending     []pendingLink
 	// peerModels caches whether models/peers/<name>.toml exists.
 	peerModels map[string]bool
+	// profiles caches the link profiles read (a group of 10,000 members
+	// names the same profile 10,000 times); they are not modified.
+	profiles map[string]*profileSpec
 }
 
 // errorf records an error at the line of field (a TOML path such as
@@ -613,6 +616,9 @@ func (l *loader) loadProfile(name, field string) *profileSpec {
 		l.errorf(field, "bad profile name %q", name)
 		return nil
 	}
+	if ps := l.profiles[name]; ps != nil {
+		return ps
+	}
 	p := filepath.Join(l.models, "links", name+".toml")
 	data, err := os.ReadFile(p)
 	if err != nil {
@@ -634,6 +640,10 @@ func (l *loader) loadProfile(name, field string) *profileSpec {
 		l.errs = append(l.errs, fmt.Errorf("%s:1: sources: missing (cite where the values come from, or \"assumed\")", p))
 		return nil
 	}
+	if l.profiles == nil {
+		l.profiles = map[string]*profileSpec{}
+	}
+	l.profiles[name] = &ps
 	return &ps
 }
 
