@@ -65,6 +65,9 @@ type CharonConfig struct {
 	Settings map[string]string
 	// Swanctl is loaded with swanctl --load-all once charon answers on vici.
 	Swanctl SwanctlConfig
+	// LogLevels override the file log's levels per subsystem (default 2 for ike, knl, cfg, net,
+	// enc, esp and chd); "ike": "4" makes charon log its IKE SA keys (Sk_ei, Sk_ai, ...).
+	LogLevels map[string]string
 }
 
 // Charon is a running charon in its own network and mount namespaces.
@@ -219,8 +222,20 @@ func (c *Charon) strongswanConf() (string, error) {
 	w.kv("time_format", "%H:%M:%S")
 	w.kv("flush_line", "yes")
 	w.kv("default", "1")
+	levels := map[string]string{}
 	for _, g := range []string{"ike", "knl", "cfg", "net", "enc", "esp", "chd"} {
-		w.kv(g, "2")
+		levels[g] = "2"
+	}
+	for g, l := range c.cfg.LogLevels {
+		levels[g] = l
+	}
+	groups := make([]string, 0, len(levels))
+	for g := range levels {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, g := range groups {
+		w.kv(g, levels[g])
 	}
 	w.close()
 	w.close()

@@ -112,12 +112,19 @@ func newTestPair(t testing.TB) *Pair {
 // test, and its log tail is printed if the test failed.
 func startCharon(t testing.TB, ns *Netns, dir string, swan SwanctlConfig, settings map[string]string) *Charon {
 	t.Helper()
+	return startCharonConfig(t, CharonConfig{Netns: ns, Dir: dir, Settings: settings, Swanctl: swan})
+}
+
+// startCharonConfig is startCharon for a whole configuration.
+func startCharonConfig(t testing.TB, cfg CharonConfig) *Charon {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	c, err := StartCharon(ctx, CharonConfig{Netns: ns, Dir: dir, Settings: settings, Swanctl: swan})
+	ns := cfg.Netns
+	c, err := StartCharon(ctx, cfg)
 	if err != nil {
 		t.Fatalf("starting charon in %s: %v", ns.Name, err)
 	}

@@ -38,6 +38,8 @@ type interopSpec struct {
 	CertPadding int
 	// FragmentSize, when set, is both sides' IKE fragment size (RFC 7383).
 	FragmentSize int
+	// CharonLogLevels override charon's log levels (CharonConfig.LogLevels).
+	CharonLogLevels map[string]string
 	// Negative cases: pqlab trusts an unrelated CA instead of charon's, charon trusts an
 	// unrelated CA instead of pqlab's, or pqlab uses another PSK.
 	PqlabTrustsOther, CharonTrustsOther bool
@@ -60,8 +62,9 @@ type pqlabPair struct {
 	CharonCA   *CA
 	PqlabCAPEM []byte
 	swan       struct {
-		conf     SwanctlConfig
-		settings map[string]string
+		conf      SwanctlConfig
+		settings  map[string]string
+		logLevels map[string]string
 	}
 	runErr chan error
 	stop   context.CancelFunc
@@ -183,7 +186,7 @@ func newCharonForPqlab(t *testing.T, spec interopSpec) *pqlabPair {
 			ESPProposals: []string{spec.ESPProposals},
 		}},
 	}
-	s.swan.settings = map[string]string{}
+	s.swan.settings, s.swan.logLevels = map[string]string{}, spec.CharonLogLevels
 	if spec.Auth == 0 {
 		s.swan.conf.PSKs = []PSK{{IDs: []string{a.ID, b.ID}, Secret: psk}}
 	} else {
@@ -215,7 +218,8 @@ func (s *pqlabPair) startCharon(t *testing.T) {
 		s.swan.conf.Files["x509ca/pqlab-ca.pem"] = s.PqlabCAPEM
 	}
 	s.Capture = startCapture(t, s.A.NS, VethA, s.Dir, "veth-a")
-	s.C = startCharon(t, s.A.NS, filepath.Join(s.Dir, "a"), s.swan.conf, s.swan.settings)
+	s.C = startCharonConfig(t, CharonConfig{Netns: s.A.NS, Dir: filepath.Join(s.Dir, "a"), Settings: s.swan.settings,
+		Swanctl: s.swan.conf, LogLevels: s.swan.logLevels})
 }
 
 // startDriver completes dc with B's addresses and namespace where unset, starts the driver and stops it (with

@@ -140,6 +140,9 @@ type Frame struct {
 	DstPort   int
 	// Src and Dst are the outer IP addresses (the first IP header).
 	Src, Dst string
+	// AuthMethods are the Auth Methods of the frame's AUTH payloads: visible only when the SK
+	// payload was decrypted (with a key table in AnalyzeOptions.ConfigDir).
+	AuthMethods []int
 	// Exchanges are the IKE exchange types of the frame (isakmp.exchangetype), empty if not IKE.
 	Exchanges []int
 	// ESPSPIs are the ESP SPIs of the frame, empty if not ESP.
@@ -214,7 +217,7 @@ const (
 var analyzeFields = []string{
 	"frame.number", "frame.protocols", "udp.srcport", "udp.dstport",
 	"isakmp.exchangetype", "esp.spi", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message",
-	"ip.src", "ip.dst",
+	"ip.src", "ip.dst", "isakmp.auth.method",
 }
 
 // AnalyzeOptions adjust Analyze.
@@ -286,6 +289,13 @@ func parseFields(out string) (*CaptureReport, error) {
 			f.Exchanges = append(f.Exchanges, int(n))
 		}
 		f.ESPSPIs = split(col[5])
+		for _, m := range split(col[11]) {
+			n, err := strconv.Atoi(m)
+			if err != nil {
+				return nil, fmt.Errorf("interop: tshark auth method %q", m)
+			}
+			f.AuthMethods = append(f.AuthMethods, n)
+		}
 		sev, msg := split(col[7]), split(col[8])
 		for i, s := range sev {
 			n, err := strconv.ParseInt(s, 0, 64)

@@ -95,7 +95,7 @@ func TestKeyTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `"0102030405060708","000000000000000a","01","02","AES-GCM-256 with 16 octet ICV [RFC5282]","","","NONE [RFC4306]"`; ikeLine != want {
+	if want := `0102030405060708,000000000000000a,01,02,"AES-GCM-256 with 16 octet ICV [RFC5282]",,,"NONE [RFC4306]"`; ikeLine != want {
 		t.Errorf("IKE line\n%s\nwant\n%s", ikeLine, want)
 	}
 

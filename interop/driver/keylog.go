@@ -149,8 +149,9 @@ func ESPTableLine(src, dst netip.Addr, spi uint32, s esp.Suite, k esp.Keys) (str
 	return uatLine(proto, src.String(), dst.String(), fmt.Sprintf("0x%08x", spi), encr, hexKey(k.Encr), integ, hexKey(k.Integ)), nil
 }
 
-// IKETableLine formats one ikev2_decryption_table record. SPIs are 16 hex digits without prefix,
-// keys plain hex; the algorithm names are Wireshark's (epan/dissectors/packet-isakmp.c).
+// IKETableLine formats one ikev2_decryption_table record. SPIs and keys are byte fields, written
+// as bare hex (16 digits for an SPI; empty for the SK_a keys of an AEAD), the algorithm names are
+// quoted strings as Wireshark names them (epan/dissectors/packet-isakmp.c).
 func IKETableLine(k IKEKeys) (string, error) {
 	var encr, integ string
 	switch {
@@ -173,6 +174,6 @@ func IKETableLine(k IKEKeys) (string, error) {
 	default:
 		return "", fmt.Errorf("%w: IKE %v", ErrNotDecryptable, k.Suite.String())
 	}
-	return uatLine(fmt.Sprintf("%016x", k.SPIi), fmt.Sprintf("%016x", k.SPIr), hex.EncodeToString(k.EI),
-		hex.EncodeToString(k.ER), encr, hex.EncodeToString(k.AI), hex.EncodeToString(k.AR), integ), nil
+	return strings.Join([]string{fmt.Sprintf("%016x", k.SPIi), fmt.Sprintf("%016x", k.SPIr), hex.EncodeToString(k.EI),
+		hex.EncodeToString(k.ER), `"` + encr + `"`, hex.EncodeToString(k.AI), hex.EncodeToString(k.AR), `"` + integ + `"`}, ","), nil
 }
