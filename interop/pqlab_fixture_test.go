@@ -38,6 +38,9 @@ type interopSpec struct {
 	CertPadding int
 	// FragmentSize, when set, is both sides' IKE fragment size (RFC 7383).
 	FragmentSize int
+	// TweakPqlab and TweakCharon, if set, edit pqlab's peer and charon's connection.
+	TweakPqlab  func(*ike.PeerConfig)
+	TweakCharon func(*Conn)
 	// CharonLogLevels override charon's log levels (CharonConfig.LogLevels).
 	CharonLogLevels map[string]string
 	// Negative cases: pqlab trusts an unrelated CA instead of charon's, charon trusts an
@@ -147,6 +150,9 @@ func newPqlabPair(t *testing.T, spec interopSpec) *pqlabPair {
 			s.PqlabCAPEM = pemBlock("CERTIFICATE", other.DER)
 		}
 	}
+	if spec.TweakPqlab != nil {
+		spec.TweakPqlab(&pq)
+	}
 	cfg := ike.Config{
 		Retransmit: ike.RetransmitConfig{InitialTimeout: ike.Duration(time.Second), Tries: 3},
 		Peers:      []ike.PeerConfig{pq},
@@ -206,6 +212,9 @@ func newCharonForPqlab(t *testing.T, spec interopSpec) *pqlabPair {
 	if spec.FragmentSize > 0 {
 		conn.Fragmentation = "yes"
 		s.swan.settings["fragment_size"] = fmt.Sprint(spec.FragmentSize)
+	}
+	if spec.TweakCharon != nil {
+		spec.TweakCharon(&conn)
 	}
 	s.swan.conf.Conns = []Conn{conn}
 	return s
@@ -349,6 +358,11 @@ func (s *pqlabPair) transferBoth(t *testing.T, ctx context.Context, n int) {
 	}
 }
 
+// decryptArgs make tshark decrypt ESP with the esp_sa table and dissect every inner TCP payload
+// as plain data: the transfers carry random bytes, in which heuristic dissectors find false
+// protocols (Thrift once flagged "varint value too large" errors in a random stream).
+var decryptArgs = []string{"-o", driver.TsharkESPDecode, "-d", "tcp.port==1-65535,data"}
+
 // checkPqlabCapture stops the capture and dissects it twice with tshark: plain (no malformed
 // frame, no expert error) and with pqlab's key log, where every ESP frame must decrypt to an
 // inner IP packet when Wireshark knows the ESP algorithm (decrypt), again without problems. It
@@ -358,7 +372,7 @@ func (s *pqlabPair) checkCapture(t *testing.T, decrypt bool) *CaptureReport {
 	plain := checkCapture(t, s.Capture)
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	r, err := Analyze(ctx, s.Capture.Path, AnalyzeOptions{ConfigDir: s.KeyDir, Args: []string{"-o", driver.TsharkESPDecode}})
+	r, err := Analyze(ctx, s.Capture.Path, AnalyzeOptions{ConfigDir: s.KeyDir, Args: decryptArgs})
 	if err != nil {
 		t.Fatal(err)
 	}

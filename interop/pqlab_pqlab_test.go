@@ -138,7 +138,7 @@ func TestPqlabToPqlabRealNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	plain := checkCapture(t, capture)
-	r, err := Analyze(ctx, capture.Path, AnalyzeOptions{ConfigDir: filepath.Join(dir, a.ID+"-keys"), Args: []string{"-o", driver.TsharkESPDecode}})
+	r, err := Analyze(ctx, capture.Path, AnalyzeOptions{ConfigDir: filepath.Join(dir, a.ID+"-keys"), Args: decryptArgs})
 	if err != nil {
 		t.Fatal(err)
 	}

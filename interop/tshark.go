@@ -143,6 +143,8 @@ type Frame struct {
 	// AuthMethods are the Auth Methods of the frame's AUTH payloads: visible only when the SK
 	// payload was decrypted (with a key table in AnalyzeOptions.ConfigDir).
 	AuthMethods []int
+	// Notifies are the Notify Message Types of the frame's (readable) Notify payloads.
+	Notifies []int
 	// Exchanges are the IKE exchange types of the frame (isakmp.exchangetype), empty if not IKE.
 	Exchanges []int
 	// ESPSPIs are the ESP SPIs of the frame, empty if not ESP.
@@ -217,7 +219,7 @@ const (
 var analyzeFields = []string{
 	"frame.number", "frame.protocols", "udp.srcport", "udp.dstport",
 	"isakmp.exchangetype", "esp.spi", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message",
-	"ip.src", "ip.dst", "isakmp.auth.method",
+	"ip.src", "ip.dst", "isakmp.auth.method", "isakmp.notify.msgtype",
 }
 
 // AnalyzeOptions adjust Analyze.
@@ -295,6 +297,13 @@ func parseFields(out string) (*CaptureReport, error) {
 				return nil, fmt.Errorf("interop: tshark auth method %q", m)
 			}
 			f.AuthMethods = append(f.AuthMethods, n)
+		}
+		for _, m := range split(col[12]) {
+			n, err := strconv.Atoi(m)
+			if err != nil {
+				return nil, fmt.Errorf("interop: tshark notify type %q", m)
+			}
+			f.Notifies = append(f.Notifies, n)
 		}
 		sev, msg := split(col[7]), split(col[8])
 		for i, s := range sev {

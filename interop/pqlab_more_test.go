@@ -1,0 +1,165 @@
+package interop
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pqlab/pqlab/ike"
+	"github.com/pqlab/pqlab/ike/wire"
+)
+
+// TestPqlabTimersAgainstStrongSwan lets the clock and the data plane drive pqlab, with nothing
+// started by hand after the first exchange: the driver's timer runs the engine's lifetimes (a
+// Child SA rekey after 2 s, an IKE SA rekey after 3 s, RFC 7296 Section 2.8), a byte limit counted
+// by the ESP data plane comes back to the engine and rekeys the Child SA (RFC 4301 Section
+// 4.4.2.1), and liveness checks run both ways (pqlab every 500 ms, charon's dpd_delay 1 s, RFC
+// 7296 Section 2.4). Traffic keeps flowing throughout.
+func TestPqlabTimersAgainstStrongSwan(t *testing.T) {
+	spec := interopSpec{Proposals: "aes256gcm16-prfsha256-x25519", ESPProposals: "aes256gcm16",
+		TweakPqlab: func(p *ike.PeerConfig) {
+			p.IKELifetime = ike.Lifetime{Rekey: ike.Duration(3 * time.Second), Life: ike.Duration(30 * time.Second), Jitter: ike.Duration(100 * time.Millisecond)}
+			p.Children[0].Lifetime = ike.Lifetime{Rekey: ike.Duration(2 * time.Second), Life: ike.Duration(30 * time.Second),
+				Jitter: ike.Duration(100 * time.Millisecond)}
+			p.DPDDelay, p.DPDPeriodic = ike.Duration(500*time.Millisecond), true
+		},
+		TweakCharon: func(c *Conn) { c.Extra = map[string]string{"dpd_delay": "1s"} },
+	}
+	s := newPqlabPair(t, spec)
+	ctx := testContext(t)
+	start := time.Now()
+	if _, err := s.D.Initiate(ctx, pqlabPeerName); err != nil {
+		t.Fatal(err)
+	}
+	s.established(t, ctx)
+	wait := func(kind ike.EventKind, from int, within time.Duration) ike.Event {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		ev, _, err := s.D.WaitEvent(wctx, from, func(ev ike.Event) bool { return ev.Kind == kind || ev.Kind == ike.EventFailed })
+		if err != nil || ev.Kind != kind {
+			t.Fatalf("waiting %v for %v: %v %v", within, kind, ev, err)
+		}
+		return ev
+	}
+	// Traffic in the background while the timers fire.
+	pctx, stopPing := context.WithCancel(ctx)
+	pingErr := make(chan error, 1)
+	go func() {
+		var err error
+		for pctx.Err() == nil && err == nil {
+			_, err = Ping(pctx, s.A.NS, s.A.Inner, s.B.Inner, 1, 56)
+			time.Sleep(100 * time.Millisecond)
+		}
+		if pctx.Err() != nil {
+			err = nil
+		}
+		pingErr <- err
+	}()
+	ev := wait(ike.EventChildSARekeyed, 0, 4*time.Second)
+	t.Logf("Child SA rekeyed by its lifetime after %v", ev.Time.Sub(start).Round(time.Millisecond))
+	ev = wait(ike.EventIKESARekeyed, 0, 4*time.Second)
+	t.Logf("IKE SA rekeyed by its lifetime after %v", ev.Time.Sub(start).Round(time.Millisecond))
+	stopPing()
+	if err := <-pingErr; err != nil {
+		t.Errorf("ping during the rekeys: %v", err)
+	}
+	s.established(t, ctx)
+	s.pingBoth(t, ctx, 1, 56)
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	r := s.checkCapture(t, true)
+	// Liveness checks: empty INFORMATIONAL requests from both sides.
+	info := map[string]int{}
+	for _, f := range r.Frames {
+		for _, ex := range f.Exchanges {
+			if ex == int(wire.ExchangeInformational) {
+				info[f.Src]++
+			}
+		}
+	}
+	if info[s.A.Outer.String()] < 4 || info[s.B.Outer.String()] < 6 {
+		t.Errorf("INFORMATIONAL datagrams by sender %v: want liveness checks from both sides", info)
+	}
+}
+
+// TestPqlabByteLimitAgainstStrongSwan sets a 64 KiB rekey_bytes limit on pqlab's Child SA: the
+// ESP data plane counts the protected bytes of a TCP transfer, reports the soft limit, and the
+// engine rekeys the Child SA in the middle of the transfer, which stays byte-exact.
+func TestPqlabByteLimitAgainstStrongSwan(t *testing.T) {
+	spec := interopSpec{Proposals: "aes128-sha256-ecp256", ESPProposals: "aes128-sha256",
+		TweakPqlab: func(p *ike.PeerConfig) {
+			p.Children[0].Lifetime = ike.Lifetime{RekeyBytes: 64 << 10, LifeBytes: 1 << 30}
+		}}
+	s := newPqlabPair(t, spec)
+	ctx := testContext(t)
+	if err := s.C.Initiate(ctx, "", childName); err != nil {
+		t.Fatal(err)
+	}
+	old := s.established(t, ctx)
+	from := s.D.NumEvents()
+	s.transferBoth(t, ctx, 256<<10)
+	if _, _, err := s.D.WaitEvent(ctx, from, func(ev ike.Event) bool { return ev.Kind == ike.EventChildSARekeyed }); err != nil {
+		t.Fatal(err)
+	}
+	s.checkChildRekeyed(t, ctx, old, "")
+	s.pingBoth(t, ctx, 1, 56)
+	s.checkCapture(t, true)
+}
+
+// TestPqlabInvalidKEAgainstStrongSwan makes the initiator guess the wrong group first: the
+// responder answers IKE_SA_INIT with INVALID_KE_PAYLOAD naming its group and the initiator
+// retries with it (RFC 7296 Section 1.3), with pqlab in either role.
+func TestPqlabInvalidKEAgainstStrongSwan(t *testing.T) {
+	requireStrongSwan(t)
+	for _, pqlabInitiates := range []bool{true, false} {
+		name := "pqlab-initiator"
+		if !pqlabInitiates {
+			name = "charon-initiator"
+		}
+		t.Run(name, func(t *testing.T) {
+			// The initiator's proposal lists ecp256 first and x25519 second; the responder accepts
+			// only x25519.
+			spec := interopSpec{Proposals: "aes256gcm16-prfsha256-x25519", ESPProposals: "aes256gcm16",
+				TweakPqlab: func(p *ike.PeerConfig) {
+					if pqlabInitiates {
+						p.IKEProposals = []string{"aes256gcm16-prfsha256-ecp256-x25519"}
+					}
+				},
+				TweakCharon: func(c *Conn) {
+					if !pqlabInitiates {
+						c.Proposals = []string{"aes256gcm16-prfsha256-ecp256-x25519"}
+					}
+				},
+			}
+			s := newPqlabPair(t, spec)
+			ctx := testContext(t)
+			if pqlabInitiates {
+				if _, err := s.D.Initiate(ctx, pqlabPeerName); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := s.C.Initiate(ctx, "", childName); err != nil {
+				t.Fatal(err)
+			}
+			sa := s.established(t, ctx)
+			if sa.DHGroup != "CURVE_25519" {
+				t.Errorf("group %s", sa.DHGroup)
+			}
+			s.pingBoth(t, ctx, 1, 56)
+			r := s.checkCapture(t, true)
+			// The responder's first answer is INVALID_KE_PAYLOAD, naming its group.
+			var first *Frame
+			for i, f := range r.Frames {
+				if len(f.Exchanges) > 0 && f.Exchanges[0] == int(wire.ExchangeIKESAInit) && f.SrcPort == 500 &&
+					(f.Src == s.A.Outer.String()) == pqlabInitiates {
+					first = &r.Frames[i]
+					break
+				}
+			}
+			if first == nil || len(first.Notifies) != 1 || first.Notifies[0] != int(wire.NotifyInvalidKEPayload) {
+				t.Errorf("responder's first IKE_SA_INIT response %+v, want INVALID_KE_PAYLOAD alone", first)
+			}
+		})
+	}
+}
