@@ -34,9 +34,14 @@ func main() {
 	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func runMain(args []string, stdout, stderr io.Writer) int {
+// stderr is where progress bars go (the process's standard error, or what
+// runMain was given).
+var stderr io.Writer = os.Stderr
+
+func runMain(args []string, stdout, errw io.Writer) int {
+	stderr = errw
 	if len(args) == 0 {
-		printHelp(stderr)
+		printHelp(errw)
 		return 2
 	}
 	switch args[0] {
@@ -55,14 +60,14 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	}
 	c := commands[args[0]]
 	if c == nil {
-		fmt.Fprintf(stderr, "pqlab: unknown command %q (run 'pqlab help')\n", args[0])
+		fmt.Fprintf(errw, "pqlab: unknown command %q (run 'pqlab help')\n", args[0])
 		return 2
 	}
 	if err := c.run(args[1:], stdout); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "pqlab %s: %v\n", c.name, err)
+		fmt.Fprintf(errw, "pqlab %s: %v\n", c.name, err)
 		return 1
 	}
 	return 0

@@ -171,7 +171,8 @@ func reorderFlags(args []string) []string {
 }
 
 // boolFlag names the flags of run that take no value.
-var boolFlag = map[string]bool{"pcap": true, "keys": true, "h": true, "help": true}
+var boolFlag = map[string]bool{"pcap": true, "keys": true, "h": true, "help": true, "list": true, "update-baseline": true,
+	"kex": true, "handshake": true, "esp": true}
 
 // runSpecs runs specs on jobs workers and returns them as one file, in
 // spec order, with the distinct warnings.
@@ -189,7 +190,7 @@ func runSpecs(specs []lab.Spec, jobs int, stdout io.Writer) (*results.File, []st
 			warnings = append(warnings, s)
 		}
 	}
-	prog := newProgress(stdout, len(specs))
+	prog := newProgress(len(specs))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < min(jobs, len(specs)); w++ {
@@ -224,7 +225,10 @@ func runSpecs(specs []lab.Spec, jobs int, stdout io.Writer) (*results.File, []st
 	return f, warnings, nil
 }
 
-// progress prints "[n/N] ETA" on a terminal and nothing elsewhere.
+func sortStrings(s []string) { sort.Strings(s) }
+
+// progress draws a bar with the runs done and the time left on stderr
+// when stderr is a terminal, and nothing otherwise.
 type progress struct {
 	w     io.Writer
 	tty   bool
@@ -234,9 +238,9 @@ type progress struct {
 	n     int
 }
 
-func newProgress(w io.Writer, total int) *progress {
-	p := &progress{w: w, total: total, start: time.Now()}
-	if f, ok := w.(*os.File); ok {
+func newProgress(total int) *progress {
+	p := &progress{w: stderr, total: total, start: time.Now()}
+	if f, ok := stderr.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			p.tty = total > 1
 		}

@@ -88,12 +88,35 @@ type collector struct {
 	allUp  map[string]time.Duration
 	// onEvent lets the lab react to events (key log).
 	onEvent func(g *gateway.Gateway, now time.Time, ev ike.Event)
+	// Rekey exchanges in progress, by the IKE SA they run on, and all of
+	// them in the order they started.
+	rekeyPending map[rekeyKey]*rekeyRecord
+	rekeys       []*rekeyRecord
+}
+
+// rekeyKey names the CREATE_CHILD_SA exchange in progress on an IKE SA
+// (SPIi) started by its original initiator or by its original responder:
+// with a window of one, each side has at most one request outstanding.
+type rekeyKey struct {
+	spi        uint64
+	byOrigInit bool
+}
+
+// rekeyRecord is a rekey exchange in progress or done.
+type rekeyRecord struct {
+	r       results.Rekey
+	g       *gateway.Gateway
+	key     rekeyKey
+	start   time.Time
+	done    bool
+	discard bool // a new Child SA, not a rekey
 }
 
 func newCollector(epoch time.Time) *collector {
 	return &collector{epoch: epoch, models: map[string]string{}, bySPI: map[uint64]*record{},
 		saSPI: map[*gateway.Gateway]map[ike.SAID]uint64{}, owner: map[fragKey]uint64{},
-		expect: map[string]map[string]bool{}, up: map[string]map[string]bool{}, allUp: map[string]time.Duration{}}
+		expect: map[string]map[string]bool{}, up: map[string]map[string]bool{}, allUp: map[string]time.Duration{},
+		rekeyPending: map[rekeyKey]*rekeyRecord{}}
 }
 
 func (c *collector) hooks() gateway.Hooks {
@@ -180,6 +203,7 @@ func (c *collector) sent(g *gateway.Gateway, now time.Time, d ike.Datagram) {
 	if err != nil {
 		return
 	}
+	c.rekeySent(g, now, h, len(d.Data))
 	r := c.bySPI[h.SPIi]
 	if r == nil || r.done {
 		return
@@ -267,6 +291,12 @@ func (c *collector) event(g *gateway.Gateway, now time.Time, ev ike.Event) {
 			}
 		}
 	}
+	if ev.SPIi != 0 {
+		if m := c.spiMap(g); m[ev.SA] == 0 {
+			m[ev.SA] = ev.SPIi
+		}
+	}
+	c.rekeyEvent(g, now, ev)
 	spi := c.spiMap(g)[ev.SA]
 	r := c.bySPI[spi]
 	if r == nil || r.done || g != r.ini || ev.SA != r.said {
@@ -330,6 +360,103 @@ func (c *collector) crashed(g *gateway.Gateway, now time.Time) {
 		}
 	}
 	delete(c.saSPI, g)
+}
+
+// rekeySent attributes a CREATE_CHILD_SA or IKE_FOLLOWUP_KE datagram to
+// the rekey exchange it belongs to, starting a record at the first request.
+func (c *collector) rekeySent(g *gateway.Gateway, now time.Time, h wire.Header, n int) {
+	if h.Exchange != wire.ExchangeCreateChildSA && h.Exchange != wire.ExchangeIKEFollowupKE {
+		return
+	}
+	k := rekeyKey{spi: h.SPIi, byOrigInit: h.IsInitiator() != h.IsResponse()}
+	rec := c.rekeyPending[k]
+	if rec == nil {
+		if h.IsResponse() || h.Exchange != wire.ExchangeCreateChildSA {
+			return
+		}
+		rec = &rekeyRecord{g: g, key: k, start: now}
+		rec.r = results.Rekey{Initiator: g.Name(), StartNs: int64(now.Sub(c.epoch))}
+		c.rekeyPending[k] = rec
+		c.rekeys = append(c.rekeys, rec)
+	}
+	rec.r.Bytes += n
+	rec.r.Datagrams++
+}
+
+// pendingOf returns the rekey exchange g started on the IKE SA with
+// initiator SPI spi, if one is in progress.
+func (c *collector) pendingOf(g *gateway.Gateway, spi uint64) *rekeyRecord {
+	for _, by := range []bool{true, false} {
+		if rec := c.rekeyPending[rekeyKey{spi, by}]; rec != nil && rec.g == g {
+			return rec
+		}
+	}
+	return nil
+}
+
+func (c *collector) rekeyEvent(g *gateway.Gateway, now time.Time, ev ike.Event) {
+	var rec *rekeyRecord
+	kind := "child"
+	switch ev.Kind {
+	case ike.EventIKESARekeyed:
+		kind = "ike"
+		if spi := c.spiMap(g)[ev.OldSA]; spi != 0 {
+			rec = c.pendingOf(g, spi)
+		}
+	case ike.EventChildSARekeyed, ike.EventChildSAInstalled:
+		if ev.Child == nil || !ev.Child.Initiator {
+			return
+		}
+		rec = c.pendingOf(g, ev.SPIi)
+		if rec != nil && ev.Kind == ike.EventChildSAInstalled {
+			rec.discard = true // a new Child SA
+		}
+	case ike.EventExchangeFailed, ike.EventIKESADeleted, ike.EventFailed:
+		if ev.Reason.Cause == ike.CauseRekeyed {
+			return
+		}
+		rec = c.pendingOf(g, ev.SPIi)
+		if ev.Kind == ike.EventExchangeFailed && ev.Child == nil {
+			kind = "ike"
+		}
+	default:
+		return
+	}
+	if rec == nil {
+		return
+	}
+	delete(c.rekeyPending, rec.key)
+	rec.done = true
+	rec.r.Responder = ev.Peer
+	if rec.r.Kind == "" {
+		rec.r.Kind = kind
+	}
+	switch ev.Kind {
+	case ike.EventIKESARekeyed, ike.EventChildSARekeyed:
+		rec.r.Outcome = OutcomeEstablished
+		rec.r.LatencyNs = int64(now.Sub(rec.start))
+	default:
+		rec.r.Outcome, rec.r.Reason = OutcomeFailed, reasonOf(ev.Reason)
+	}
+}
+
+// endRekeys returns the rekey records, those still open failed as
+// run-ended.
+func (c *collector) endRekeys() []results.Rekey {
+	var out []results.Rekey
+	for _, rec := range c.rekeys {
+		if rec.discard {
+			continue
+		}
+		if !rec.done {
+			rec.r.Outcome, rec.r.Reason = OutcomeFailed, ReasonRunEnded
+			if rec.r.Kind == "" {
+				rec.r.Kind = "unknown"
+			}
+		}
+		out = append(out, rec.r)
+	}
+	return out
 }
 
 // end closes the records still open when the run ends.

@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/pqlab/pqlab/models"
+	"github.com/pqlab/pqlab/sim/gateway"
 )
 
 // Suite is a key exchange configuration the default experiment compares.
@@ -128,4 +131,16 @@ func DefaultSpecs(root string, reps int) []Spec {
 		}
 	}
 	return specs
+}
+
+// PlacementOf says where ML-KEM runs in a proposal (its first transform
+// of each type): "init" (alone in IKE_SA_INIT), "intermediate" (an
+// additional key exchange) or "none".
+func PlacementOf(proposal string) string { return placementOf(proposal) }
+
+// CheckProposal returns the engine configuration's objection to running
+// an IKE proposal on a device of peer model p, or nil.
+func CheckProposal(p *models.Peer, proposal string) error {
+	_, err := gateway.EngineConfig(p, gateway.NodeSpec{Name: "check", Proposals: []string{proposal}})
+	return err
 }

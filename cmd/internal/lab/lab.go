@@ -79,27 +79,47 @@ func Load(spec Spec) (*topology.Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(spec.Overrides) == 0 {
-		return top, nil
-	}
-	patched, err := applyOverrides(data, spec.Overrides)
+	topoOv, cpu, _, err := splitOverrides(spec.Overrides)
 	if err != nil {
 		return nil, err
 	}
-	orig := top
-	top, err = topology.Parse(spec.Topology+" (with overrides)", patched, topologyOpts(spec, opts))
-	if err != nil {
-		return nil, fmt.Errorf("lab: overrides %v: %w", overrideKeys(spec.Overrides), err)
-	}
-	// Lines in the re-encoded source mean nothing to the user: point at
-	// the declarations in the file.
-	top.Path = spec.Topology
-	for _, n := range top.Nodes {
-		if o := orig.Node(n.Name); o != nil {
-			n.Line = o.Line
+	if len(topoOv) > 0 {
+		patched, err := applyOverrides(data, topoOv)
+		if err != nil {
+			return nil, err
+		}
+		orig := top
+		top, err = topology.Parse(spec.Topology+" (with overrides)", patched, topologyOpts(spec, opts))
+		if err != nil {
+			return nil, fmt.Errorf("lab: overrides %v: %w", overrideKeys(topoOv), err)
+		}
+		// Lines in the re-encoded source mean nothing to the user: point at
+		// the declarations in the file.
+		top.Path = spec.Topology
+		for _, n := range top.Nodes {
+			if o := orig.Node(n.Name); o != nil {
+				n.Line = o.Line
+			}
 		}
 	}
+	if err := applyCPU(top, cpu); err != nil {
+		return nil, err
+	}
 	return top, nil
+}
+
+// LoadPeers reads the peer models a spec's topology uses (its models
+// directory's peers/), with the spec's model[NAME] overrides applied.
+func LoadPeers(spec Spec) (map[string]*models.Peer, error) {
+	peers, err := models.LoadPeers(filepath.Join(modelsDir(spec), "peers"))
+	if err != nil {
+		return nil, err
+	}
+	_, _, mod, err := splitOverrides(spec.Overrides)
+	if err != nil {
+		return nil, err
+	}
+	return applyModels(peers, mod)
 }
 
 // topologyOpts keeps the models directory of the original file for the
@@ -153,7 +173,7 @@ func Run(spec Spec) (*results.Run, error) {
 	if spec.Seed != 0 {
 		seed = spec.Seed
 	}
-	peers, err := models.LoadPeers(filepath.Join(modelsDir(spec), "peers"))
+	peers, err := LoadPeers(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +363,7 @@ func Check(spec Spec) (*topology.Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	peers, err := models.LoadPeers(filepath.Join(modelsDir(spec), "peers"))
+	peers, err := LoadPeers(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -494,6 +514,7 @@ func (r *runner) record(seed uint64) *results.Run {
 		Params:     r.spec.Params,
 		DurationNs: int64(r.top.Duration),
 		Handshakes: r.col.end(r.now()),
+		Rekeys:     r.col.endRekeys(),
 	}
 	if run.Name == "" {
 		run.Name = r.top.Name + " seed=" + strconv.FormatUint(seed, 10)

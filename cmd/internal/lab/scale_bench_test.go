@@ -33,7 +33,8 @@ var scaleBranches = []int{1000, 10000}
 //	wall-s          wall time of the run
 //	peak-rss-MiB    peak resident set (VmHWM, reset before each run)
 //	peak-heap-MiB   peak Go heap (live and unswept objects, sampled every 20 ms)
-//	heap-KiB/node   peak Go heap per gVisor stack (gateways and LAN hosts)
+//	live-heap-MiB   peak live Go heap (marked by a GC cycle)
+//	live-KiB/node   peak live Go heap per gVisor stack (gateways and LAN hosts)
 //	rss-KiB/node    peak RSS per gVisor stack
 //	handshakes/s    established IKE + Child SAs per wall second
 //	established     established handshakes (must equal the branch count)
@@ -62,11 +63,12 @@ func BenchmarkScale(b *testing.B) {
 	}
 }
 
-// ScaleResult is what one scale run measured.
+// scaleResult is what one scale run measured.
 type scaleResult struct {
 	wall        time.Duration
 	peakRSS     uint64 // bytes
 	peakHeap    uint64 // bytes
+	peakLive    uint64 // bytes
 	stacks      int
 	established int
 	hubAllUp    time.Duration
@@ -94,11 +96,11 @@ func scaleRun(b *testing.B, branches int) {
 	run, err := Run(spec)
 	wall := time.Since(t0)
 	b.StopTimer()
-	peakHeap := sampler.stop()
+	peakHeap, peakLive := sampler.stop()
 	if err != nil {
 		b.Fatal(err)
 	}
-	res := scaleResult{wall: wall, peakRSS: peakRSS(), peakHeap: peakHeap, stacks: stacks}
+	res := scaleResult{wall: wall, peakRSS: peakRSS(), peakHeap: peakHeap, peakLive: peakLive, stacks: stacks}
 	for _, h := range run.Handshakes {
 		if h.Outcome == OutcomeEstablished {
 			res.established++
@@ -121,7 +123,8 @@ func report(b *testing.B, r scaleResult) {
 	b.ReportMetric(r.wall.Seconds(), "wall-s")
 	b.ReportMetric(float64(r.peakRSS)/mib, "peak-rss-MiB")
 	b.ReportMetric(float64(r.peakHeap)/mib, "peak-heap-MiB")
-	b.ReportMetric(float64(r.peakHeap)/1024/float64(r.stacks), "heap-KiB/node")
+	b.ReportMetric(float64(r.peakLive)/mib, "live-heap-MiB")
+	b.ReportMetric(float64(r.peakLive)/1024/float64(r.stacks), "live-KiB/node")
 	b.ReportMetric(float64(r.peakRSS)/1024/float64(r.stacks), "rss-KiB/node")
 	b.ReportMetric(float64(r.established)/r.wall.Seconds(), "handshakes/s")
 	b.ReportMetric(float64(r.established), "established")
@@ -166,9 +169,10 @@ func peakRSS() uint64 {
 // describing the heap near its peak (go tool pprof -sample_index
 // inuse_space).
 type heapSampler struct {
-	done chan struct{}
-	wg   sync.WaitGroup
-	peak uint64
+	done     chan struct{}
+	wg       sync.WaitGroup
+	peak     uint64 // heap objects, live and not yet swept
+	peakLive uint64 // live heap marked by a GC cycle
 }
 
 func writeHeapProfile(path string) {
@@ -180,23 +184,25 @@ func writeHeapProfile(path string) {
 	_ = pprof.WriteHeapProfile(f)
 }
 
-const heapMetric = "/memory/classes/heap/objects:bytes"
+const (
+	heapMetric = "/memory/classes/heap/objects:bytes"
+	liveMetric = "/gc/heap/live:bytes"
+)
 
 func startHeapSampler(every time.Duration) *heapSampler {
 	s := &heapSampler{done: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		sample := []metrics.Sample{{Name: heapMetric}}
+		sample := []metrics.Sample{{Name: heapMetric}, {Name: liveMetric}}
 		t := time.NewTicker(every)
 		defer t.Stop()
 		profile := os.Getenv("PQLAB_SCALE_HEAPPROFILE")
 		var profiled uint64
 		for {
 			metrics.Read(sample)
-			if v := sample[0].Value.Uint64(); v > s.peak {
-				s.peak = v
-			}
+			s.peak = max(s.peak, sample[0].Value.Uint64())
+			s.peakLive = max(s.peakLive, sample[1].Value.Uint64())
 			if profile != "" && s.peak > profiled+profiled/10 {
 				profiled = s.peak
 				writeHeapProfile(profile)
@@ -211,8 +217,8 @@ func startHeapSampler(every time.Duration) *heapSampler {
 	return s
 }
 
-func (s *heapSampler) stop() uint64 {
+func (s *heapSampler) stop() (peak, live uint64) {
 	close(s.done)
 	s.wg.Wait()
-	return s.peak
+	return s.peak, s.peakLive
 }

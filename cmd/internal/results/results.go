@@ -42,10 +42,22 @@ type Run struct {
 	DurationNs int64 `json:"duration_ns"`
 
 	Handshakes []Handshake  `json:"handshakes"`
+	Rekeys     []Rekey      `json:"rekeys,omitempty"`
 	Nodes      []NodeStats  `json:"nodes,omitempty"`
 	Links      []LinkStats  `json:"links,omitempty"`
 	Throughput []Throughput `json:"throughput,omitempty"`
 }
+
+// Outcomes of a handshake or rekey record.
+const (
+	OutcomeEstablished = "established"
+	OutcomeFailed      = "failed"
+	// OutcomeNotConfigurable marks a sweep point whose suite one of the
+	// devices cannot be configured with (its peer model cannot express
+	// it): nothing ran; Reason says which device and why. Success rates
+	// and summaries leave such records out.
+	OutcomeNotConfigurable = "not-configurable"
+)
 
 // Handshake is the record of one IKE SA establishment attempt.
 type Handshake struct {
@@ -91,6 +103,30 @@ type Exchange struct {
 	Datagrams int    `json:"datagrams"`
 }
 
+// Rekey is one rekey exchange (RFC 7296 Section 2.8 for Child SAs,
+// Section 2.18 for IKE SAs, with the IKE_FOLLOWUP_KE exchanges of RFC 9370
+// when additional key exchanges are repeated), recorded by the gateway that
+// started it.
+type Rekey struct {
+	// Initiator started the exchange; Responder is the other gateway.
+	Initiator string `json:"initiator"`
+	Responder string `json:"responder"`
+	// Kind is "ike" (an IKE SA rekey) or "child" (a Child SA rekey).
+	Kind string `json:"kind"`
+	// StartNs is when the first request was sent; LatencyNs runs from
+	// then until the initiator has the new SA (established only).
+	StartNs   int64 `json:"start_ns"`
+	LatencyNs int64 `json:"latency_ns"`
+	// Outcome is "established" or "failed" (Reason as for handshakes).
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	// Bytes and Datagrams count the exchange's IKE datagrams of both
+	// sides (CREATE_CHILD_SA and IKE_FOLLOWUP_KE, retransmissions
+	// included).
+	Bytes     int `json:"bytes"`
+	Datagrams int `json:"datagrams"`
+}
+
 // NodeStats is the CPU use of one node.
 type NodeStats struct {
 	Name   string `json:"name"`
@@ -111,9 +147,14 @@ type LinkStats struct {
 	Drops       map[string]int64 `json:"drops,omitempty"`
 }
 
-// Throughput is one data-plane measurement.
+// Throughput is one data-plane measurement: ESP tunnel-mode throughput on
+// one core in inner-packet bytes, and the raw AEAD (or AES-CBC plus HMAC)
+// over the same octets measured in the same run as the baseline.
 type Throughput struct {
-	Cipher       string  `json:"cipher"`
+	Cipher string `json:"cipher"`
+	// Direction is "seal" (encapsulation) or "open" (decapsulation);
+	// empty means seal.
+	Direction    string  `json:"direction,omitempty"`
 	PacketSize   int     `json:"packet_size"`
 	Gbps         float64 `json:"gbps"`
 	BaselineGbps float64 `json:"baseline_gbps,omitempty"`

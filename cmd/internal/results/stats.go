@@ -63,16 +63,21 @@ func (g *Group) Latencies() []float64 {
 	return ms
 }
 
-// SuccessRate returns the fraction of g's handshakes that were established.
+// SuccessRate returns the fraction of g's handshakes that were established,
+// leaving out the not-configurable ones; NaN when none ran.
 func (g *Group) SuccessRate() float64 {
-	if len(g.Handshakes) == 0 {
-		return math.NaN()
-	}
-	ok := 0
+	ok, n := 0, 0
 	for _, h := range g.Handshakes {
-		if h.Outcome == "established" {
+		if h.Outcome == OutcomeNotConfigurable {
+			continue
+		}
+		n++
+		if h.Outcome == OutcomeEstablished {
 			ok++
 		}
 	}
-	return float64(ok) / float64(len(g.Handshakes))
+	if n == 0 {
+		return math.NaN()
+	}
+	return float64(ok) / float64(n)
 }

@@ -18,11 +18,19 @@ type Summary struct {
 }
 
 // Summarize returns one Summary per suite and placement, in the order they
-// first appear in f.
+// first appear in f. Not-configurable records are left out.
 func Summarize(f *File) []Summary {
-	groups := GroupBy(f, func(_ *Run, h *Handshake) string { return h.Suite + "\x00" + h.Placement })
+	groups := GroupBy(f, func(_ *Run, h *Handshake) string {
+		if h.Outcome == OutcomeNotConfigurable {
+			return ""
+		}
+		return h.Suite + "\x00" + h.Placement
+	})
 	out := make([]Summary, 0, len(groups))
 	for _, g := range groups {
+		if g.Key == "" {
+			continue
+		}
 		s := Summary{Suite: g.Handshakes[0].Suite, Placement: g.Handshakes[0].Placement, Handshakes: len(g.Handshakes)}
 		for _, h := range g.Handshakes {
 			if h.Outcome != "established" {
