@@ -80,6 +80,9 @@ func best(d time.Duration, fns ...func(b *testing.B)) []time.Duration {
 	return out
 }
 
+// bestOf is best with one function.
+func bestOf(d time.Duration, fn func(b *testing.B)) time.Duration { return best(d, fn)[0] }
+
 // Result is one measurement with its baseline.
 type Result struct {
 	Name string
@@ -138,7 +141,7 @@ func KeyExchanges(d time.Duration, only func(name string) bool) ([]Result, error
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s: %w", m.Name(), err)
 		}
-		whole := measure(d, func(b *testing.B) {
+		whole := bestOf(d, func(b *testing.B) {
 			for b.Loop() {
 				s, p, _ := m.Initiate(rnd)
 				r, _, _ := m.Respond(rnd, p)
@@ -150,17 +153,17 @@ func KeyExchanges(d time.Duration, only func(name string) bool) ([]Result, error
 			res.Baseline, res.BaselineName = base, name
 		}
 		out = append(out, res)
-		out = append(out, Result{Name: "ke/" + m.Name() + "/initiate", PerOp: measure(d, func(b *testing.B) {
+		out = append(out, Result{Name: "ke/" + m.Name() + "/initiate", PerOp: bestOf(d, func(b *testing.B) {
 			for b.Loop() {
 				_, _, _ = m.Initiate(rnd)
 			}
 		})})
-		out = append(out, Result{Name: "ke/" + m.Name() + "/respond", PerOp: measure(d, func(b *testing.B) {
+		out = append(out, Result{Name: "ke/" + m.Name() + "/respond", PerOp: bestOf(d, func(b *testing.B) {
 			for b.Loop() {
 				_, _, _ = m.Respond(rnd, pub)
 			}
 		})})
-		out = append(out, Result{Name: "ke/" + m.Name() + "/complete", PerOp: measure(d, func(b *testing.B) {
+		out = append(out, Result{Name: "ke/" + m.Name() + "/complete", PerOp: bestOf(d, func(b *testing.B) {
 			for b.Loop() {
 				_, _ = st.Complete(resp)
 			}
@@ -175,7 +178,7 @@ func stdlibExchange(name string, d time.Duration) (time.Duration, string) {
 	switch name {
 	case "x25519":
 		c := ecdh.X25519()
-		return measure(d, func(b *testing.B) {
+		return bestOf(d, func(b *testing.B) {
 			for b.Loop() {
 				a, _ := c.GenerateKey(nil)
 				p, _ := c.GenerateKey(nil)
@@ -188,7 +191,7 @@ func stdlibExchange(name string, d time.Duration) (time.Duration, string) {
 		if name == "ecp384" {
 			c = ecdh.P384()
 		}
-		return measure(d, func(b *testing.B) {
+		return bestOf(d, func(b *testing.B) {
 			for b.Loop() {
 				a, _ := c.GenerateKey(nil)
 				p, _ := c.GenerateKey(nil)
@@ -197,7 +200,7 @@ func stdlibExchange(name string, d time.Duration) (time.Duration, string) {
 			}
 		}), "crypto/ecdh"
 	case "mlkem768":
-		return measure(d, func(b *testing.B) {
+		return bestOf(d, func(b *testing.B) {
 			for b.Loop() {
 				dk, _ := mlkem.GenerateKey768()
 				_, ct := dk.EncapsulationKey().Encapsulate()
@@ -205,7 +208,7 @@ func stdlibExchange(name string, d time.Duration) (time.Duration, string) {
 			}
 		}), "crypto/mlkem"
 	case "mlkem1024":
-		return measure(d, func(b *testing.B) {
+		return bestOf(d, func(b *testing.B) {
 			for b.Loop() {
 				dk, _ := mlkem.GenerateKey1024()
 				_, ct := dk.EncapsulationKey().Encapsulate()
@@ -223,7 +226,7 @@ func stdlibExchange(name string, d time.Duration) (time.Duration, string) {
 // cryptographic operations (both sides), each measured alone: what is left
 // is the engine's own work (encoding, parsing, state).
 func Handshake(p *models.Peer, proposal string, d time.Duration) (Result, error) {
-	a, b, peer, err := pair(p, proposal, 1)
+	a, b, peer, err := pair(p, proposal, 1, true)
 	if err != nil {
 		return Result{}, err
 	}
@@ -233,11 +236,11 @@ func Handshake(p *models.Peer, proposal string, d time.Duration) (Result, error)
 	}
 	var fail error
 	seed := uint64(2)
-	per := measure(d, func(bb *testing.B) {
+	per := bestOf(d, func(bb *testing.B) {
 		for bb.Loop() {
 			bb.StopTimer()
 			seed++
-			a, b, peer, err := pair(p, proposal, seed)
+			a, b, peer, err := pair(p, proposal, seed, false)
 			if err != nil {
 				fail = err
 				return
@@ -266,8 +269,9 @@ var (
 	lanB  = netip.MustParsePrefix("10.2.0.0/16")
 )
 
-// pair makes an initiator and a responder engine of model p.
-func pair(p *models.Peer, proposal string, seed uint64) (*ike.Engine, *ike.Engine, ike.PeerConfig, error) {
+// pair makes an initiator and a responder engine of model p; with logOps
+// they record their crypto operations.
+func pair(p *models.Peer, proposal string, seed uint64, logOps bool) (*ike.Engine, *ike.Engine, ike.PeerConfig, error) {
 	mk := func(name, peer string, self, other netip.Addr, local, remote netip.Prefix, initiate bool) (*ike.Engine, ike.Config, error) {
 		c := gateway.Connection{Peer: peer, Initiate: initiate, LocalTS: []netip.Prefix{local}, RemoteTS: []netip.Prefix{remote}}
 		if initiate {
@@ -278,6 +282,7 @@ func pair(p *models.Peer, proposal string, seed uint64) (*ike.Engine, *ike.Engin
 		if err != nil {
 			return nil, cfg, err
 		}
+		cfg.LogCryptoOps = logOps
 		e, err := ike.NewEngine(cfg, sim.NewDeterministicReader(seed, name))
 		return e, cfg, err
 	}
@@ -364,7 +369,7 @@ func primitives(ops []ike.CryptoOp, d time.Duration) (time.Duration, error) {
 		if !ok {
 			continue // PSK AUTH is a PRF the PRF entries already count
 		}
-		per := measure(d/4+time.Millisecond, func(b *testing.B) {
+		per := bestOf(d/2+time.Millisecond, func(b *testing.B) {
 			for b.Loop() {
 				c.Fn()
 			}
