@@ -49,7 +49,9 @@ type CPUStats struct {
 
 // CPU models a node's processor in virtual time: each charged operation
 // occupies one core for its cost; when all cores are busy, operations queue
-// in FIFO order. Completion callbacks run on the scheduler's goroutine.
+// in FIFO order. Completion callbacks run on the scheduler's goroutine. On a
+// real-time scheduler the model only counts: the work is real and done
+// runs at once.
 type CPU struct {
 	sched *Scheduler
 	speed float64
@@ -125,6 +127,9 @@ func (c *CPU) ChargeMeasured(op string, work func(), done func()) time.Duration 
 
 func (c *CPU) charge(op string, cost time.Duration, done func()) time.Duration {
 	now := c.sched.Elapsed()
+	if c.sched.realtime {
+		return c.chargeRealtime(op, now, cost, done)
+	}
 	c.mu.Lock()
 	best := 0
 	for i, f := range c.free {
@@ -154,6 +159,23 @@ func (c *CPU) charge(op string, cost time.Duration, done func()) time.Duration {
 		c.sched.At(end, done)
 	}
 	return end
+}
+
+// chargeRealtime counts an operation on a real-time scheduler, where the
+// host's own processor does the work and takes the time it takes: the model
+// adds no delay and done runs at once (as the next event).
+func (c *CPU) chargeRealtime(op string, now, cost time.Duration, done func()) time.Duration {
+	c.mu.Lock()
+	if c.stats.Ops == nil {
+		c.stats.Ops = make(map[string]uint64)
+	}
+	c.stats.Ops[op]++
+	c.stats.Busy += cost
+	c.mu.Unlock()
+	if done != nil {
+		c.sched.At(now, done)
+	}
+	return now
 }
 
 // Backlog returns how long from now until a core is free.

@@ -14,6 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 )
 
@@ -48,6 +49,10 @@ type NodeConfig struct {
 	// IPv4Only leaves IPv6 out of the stack, saving a few KiB per node in
 	// large IPv4-only topologies.
 	IPv4Only bool
+	// TCP adds gVisor's TCP to the stack (ListenTCPSink, StartTCPBulk).
+	// gVisor runs TCP in goroutines of its own, so TCP belongs in real-time
+	// runs only (NewRealtimeScheduler; see FACTS.md).
+	TCP bool
 }
 
 // NodeStats are per-node packet counters kept by the simulator, over all the
@@ -73,7 +78,9 @@ type Node struct {
 	cpu   *CPU
 	rand  *DeterministicReader
 
-	ipv4Only bool
+	ipv4Only   bool
+	forwarding bool
+	tcp        bool
 
 	// delivering is non-zero while one of the node's NICs hands a packet
 	// to the stack (see NIC.Capabilities).
@@ -144,9 +151,8 @@ func newNode(net *Network, cfg NodeConfig) *Node {
 		MaxRtrSolicitations: 0,
 		HandleRAs:           ipv6.HandlingRAsDisabled,
 	}
-	// TCP is not included: gVisor's tcp package needs github.com/google/btree,
-	// which go.sum does not list yet, and its processor goroutines make a
-	// virtual-time run non-deterministic anyway (FACTS.md).
+	// TCP only on request: its processor goroutines make a virtual-time
+	// run non-deterministic (FACTS.md).
 	espProto := func(*stack.Stack) stack.TransportProtocol { return &espProtocol{node: n} }
 	transports := []stack.TransportProtocolFactory{udp.NewProtocol, icmp.NewProtocol4, espProto, icmp.NewProtocol6}
 	netProtos := []stack.NetworkProtocolFactory{
@@ -161,6 +167,9 @@ func newNode(net *Network, cfg NodeConfig) *Node {
 		}))
 	} else {
 		transports = transports[:3] // no ICMPv6
+	}
+	if cfg.TCP {
+		transports = append(transports, tcp.NewProtocol)
 	}
 	n.stack = stack.New(stack.Options{
 		NetworkProtocols:   netProtos,
@@ -178,7 +187,14 @@ func newNode(net *Network, cfg NodeConfig) *Node {
 		}
 	}
 	n.ipv4Only = cfg.IPv4Only
+	n.forwarding = cfg.Forwarding
+	n.tcp = cfg.TCP
 	n.cpu = NewCPU(net.sched, cfg.CPU)
+	if cfg.TCP {
+		if err := n.tuneTCP(); err != nil {
+			panic(err) // the options are constants gVisor accepts
+		}
+	}
 	return n
 }
 
@@ -478,7 +494,7 @@ func (nic *NIC) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		b := append([]byte(nil), v.AsSlice()...)
 		v.Release()
 		n++
-		if nic.node.inFrag.active && nic.node.delivering.Load() > 0 {
+		if nic.node.forwarding && nic.node.delivering.Load() > 0 && nic.node.inFrag.active {
 			nic.fixRefragment(b)
 		}
 		st := &nic.node.Stats
@@ -558,9 +574,11 @@ func (*NIC) SetLinkAddress(tcpip.LinkAddress) {}
 // recomputes the transport checksum of a forwarded packet when the egress NIC
 // has no offload, treating each IP fragment as a whole datagram: that would
 // corrupt the first fragment's UDP checksum and overwrite payload bytes of the
-// others; a router leaves transport headers alone.
+// others; a router leaves transport headers alone. Only forwarding nodes
+// claim it: a host's TCP sends from gVisor's goroutines while the host may
+// be handling a received packet, and its segments need their checksums.
 func (nic *NIC) Capabilities() stack.LinkEndpointCapabilities {
-	if nic.node.delivering.Load() > 0 {
+	if nic.node.forwarding && nic.node.delivering.Load() > 0 {
 		return stack.CapabilityTXChecksumOffload
 	}
 	return stack.CapabilityNone

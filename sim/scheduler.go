@@ -45,6 +45,7 @@ type Scheduler struct {
 	realtime  bool
 	wallStart time.Time
 	wake      chan struct{}
+	timer     *time.Timer // used by the goroutine that runs events
 }
 
 // NewScheduler returns a virtual-time scheduler whose time zero is epoch
@@ -72,8 +73,17 @@ func (s *Scheduler) Realtime() bool { return s.realtime }
 // Epoch returns the wall-clock instant of virtual time zero.
 func (s *Scheduler) Epoch() time.Time { return s.epoch }
 
-// Elapsed returns the current virtual time as an offset from the epoch.
-func (s *Scheduler) Elapsed() time.Duration { return time.Duration(s.now.Load()) }
+// Elapsed returns the current virtual time as an offset from the epoch. In
+// real-time mode it is the wall-clock time since the scheduler started, but
+// never earlier than the event being fired, so that work scheduled from
+// other goroutines (gVisor's TCP) between events is timed from the present.
+func (s *Scheduler) Elapsed() time.Duration {
+	now := time.Duration(s.now.Load())
+	if s.realtime {
+		now = max(now, time.Since(s.wallStart))
+	}
+	return now
+}
 
 // Now returns the current virtual time as a wall-clock instant.
 func (s *Scheduler) Now() time.Time { return s.epoch.Add(s.Elapsed()) }
@@ -154,50 +164,70 @@ func (s *Scheduler) NextAt() (time.Duration, bool) {
 }
 
 // Step fires the earliest event if it is due at or before limit and reports
-// whether it fired one. In real-time mode Step waits for the event's time.
-func (s *Scheduler) Step(limit time.Duration) bool {
+// whether it fired one. In real-time mode Step waits for the event's time,
+// and while nothing is due it waits for events that other goroutines
+// schedule, until the wall clock reaches limit.
+func (s *Scheduler) Step(limit time.Duration) bool { return s.step(limit, false) }
+
+// step is Step; with idle set, a real-time scheduler returns false as soon
+// as its queue is empty instead of waiting until limit.
+func (s *Scheduler) step(limit time.Duration, idle bool) bool {
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 || s.queue[0].at > limit {
+		if len(s.queue) > 0 && s.queue[0].at <= limit {
+			at := s.queue[0].at
+			if s.realtime {
+				if wait := at - time.Since(s.wallStart); wait > 0 {
+					s.mu.Unlock()
+					s.sleep(wait)
+					continue
+				}
+			}
+			e := s.queue.pop()
+			s.now.Store(int64(at))
+			s.fired++
 			s.mu.Unlock()
+			e.fn()
+			return true
+		}
+		empty := len(s.queue) == 0
+		s.mu.Unlock()
+		if !s.realtime || (idle && empty) {
 			return false
 		}
-		at := s.queue[0].at
-		if s.realtime {
-			if wait := at - time.Since(s.wallStart); wait > 0 {
-				s.mu.Unlock()
-				t := time.NewTimer(wait)
-				select {
-				case <-t.C:
-				case <-s.wake:
-					t.Stop()
-				}
-				continue
-			}
+		wait := limit - time.Since(s.wallStart)
+		if wait <= 0 {
+			return false
 		}
-		e := s.queue.pop()
-		s.now.Store(int64(at))
-		s.fired++
-		s.mu.Unlock()
-		e.fn()
-		return true
+		s.sleep(wait)
+	}
+}
+
+// sleep waits for d of wall-clock time or until an event is queued at the
+// head of the queue (real-time mode).
+func (s *Scheduler) sleep(d time.Duration) {
+	if s.timer == nil {
+		s.timer = time.NewTimer(d)
+	} else {
+		s.timer.Reset(d)
+	}
+	select {
+	case <-s.timer.C:
+	case <-s.wake:
+		s.timer.Stop()
 	}
 }
 
 // RunUntil fires every event due at or before virtual time t, then sets the
 // clock to t. Events scheduled by callbacks are included if they fall at or
-// before t. It returns the number of events fired.
+// before t. It returns the number of events fired. In real-time mode it
+// returns when the wall clock reaches t.
 func (s *Scheduler) RunUntil(t time.Duration) int {
 	n := 0
 	for s.Step(t) {
 		n++
 	}
-	if s.realtime {
-		if wait := t - time.Since(s.wallStart); wait > 0 {
-			time.Sleep(wait)
-		}
-	}
-	if t > s.Elapsed() {
+	if t > time.Duration(s.now.Load()) {
 		s.now.Store(int64(t))
 	}
 	return n
@@ -211,7 +241,7 @@ func (s *Scheduler) RunFor(d time.Duration) int { return s.RunUntil(s.Elapsed() 
 // the number of events fired.
 func (s *Scheduler) RunUntilIdle(limit time.Duration) int {
 	n := 0
-	for s.Step(limit) {
+	for s.step(limit, true) {
 		n++
 	}
 	return n

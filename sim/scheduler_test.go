@@ -144,6 +144,33 @@ func TestRealtimeScheduler(t *testing.T) {
 	require.GreaterOrEqual(t, time.Since(t0), 30*time.Millisecond)
 }
 
+// TestRealtimeOtherGoroutines: a real-time scheduler that is waiting with
+// nothing due fires events that another goroutine schedules (as gVisor's
+// TCP does) at once, timed from the present.
+func TestRealtimeOtherGoroutines(t *testing.T) {
+	s := NewRealtimeScheduler(time.Time{})
+	var delays []time.Duration
+	go func() {
+		for i := 0; i < 5; i++ {
+			time.Sleep(10 * time.Millisecond)
+			at := time.Now()
+			s.After(2*time.Millisecond, func() { delays = append(delays, time.Since(at)) })
+		}
+	}()
+	s.RunUntil(time.Second)
+	require.Len(t, delays, 5)
+	for _, d := range delays {
+		require.GreaterOrEqual(t, d, 2*time.Millisecond)
+		require.Less(t, d, 500*time.Millisecond, "woken by the new event, not at the end of the run")
+	}
+	require.GreaterOrEqual(t, s.Elapsed(), time.Second)
+	// RunUntilIdle returns once the queue is empty.
+	t0 := time.Now()
+	s.After(time.Millisecond, func() {})
+	require.Equal(t, 1, s.RunUntilIdle(time.Hour))
+	require.Less(t, time.Since(t0), time.Second)
+}
+
 func TestHeapRandomized(t *testing.T) {
 	s := NewScheduler(time.Time{})
 	r := NewRand(1, "heap")

@@ -131,7 +131,7 @@ func (*Tunnel) SetLinkAddress(tcpip.LinkAddress) {}
 // Capabilities implements stack.NetworkLinkEndpoint, with the same
 // forwarding rule as NIC.Capabilities.
 func (t *Tunnel) Capabilities() stack.LinkEndpointCapabilities {
-	if t.node.delivering.Load() > 0 {
+	if t.node.forwarding && t.node.delivering.Load() > 0 {
 		return stack.CapabilityTXChecksumOffload
 	}
 	return stack.CapabilityNone
