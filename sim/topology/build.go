@@ -13,7 +13,8 @@ type BuildOptions struct {
 	// Epoch is the wall-clock time of virtual time zero (sim.DefaultEpoch
 	// when zero).
 	Epoch time.Time
-	// Realtime runs on the wall clock (not deterministic).
+	// Realtime runs on the wall clock (not deterministic), and gives hosts
+	// TCP (sim.NodeConfig.TCP) for bulk transfers.
 	Realtime bool
 	// Seed overrides the topology's seed when non-zero.
 	Seed uint64
@@ -38,9 +39,10 @@ type Built struct {
 	// event after the simulator has carried it out. Set it before Start.
 	OnEvent func(Event)
 
-	addrs   map[string][]netip.Prefix // node -> addresses, first NIC first
-	nodeLks map[string][]*sim.Link
-	started bool
+	addrs    map[string][]netip.Prefix // node -> addresses, first NIC first
+	nodeLks  map[string][]*sim.Link
+	started  bool
+	realtime bool
 }
 
 // Build creates the network of t: nodes with their NICs and addresses, NAT
@@ -69,6 +71,7 @@ func Build(t *Topology, opts BuildOptions) (*Built, error) {
 		Sinks:    map[string]*sim.UDPSink{},
 		addrs:    map[string][]netip.Prefix{},
 		nodeLks:  map[string][]*sim.Link{},
+		realtime: opts.Realtime,
 	}
 	if err := b.build(); err != nil {
 		b.Net.Close()
@@ -103,6 +106,7 @@ func (b *Built) build() error {
 				Name:       n.Name,
 				Forwarding: n.Kind != KindHost,
 				IPv4Only:   !t.IPv6,
+				TCP:        b.realtime && n.Kind == KindHost,
 				CPU:        sim.CPUConfig{Cores: n.CPU.Cores, Speed: n.CPU.Speed, Table: t.Costs},
 			})
 			if err != nil {

@@ -184,3 +184,67 @@ name = "x"
 	require.EqualValues(t, 3, p4.Stats().Received)
 	require.Equal(t, 10*time.Millisecond, p4.Stats().MinRTT)
 }
+
+// TestCompactLANs shrinks the LAN pool to four /24s: five gateways with
+// LAN hosts then get compact LANs (a /29 for one host, a /28 for two),
+// and the network still routes between them.
+func TestCompactLANs(t *testing.T) {
+	saved := LANPool
+	LANPool = netip.MustParsePrefix("10.9.0.0/22")
+	t.Cleanup(func() { LANPool = saved })
+	src := `name = "compact"
+duration = "5s"
+
+[[node]]
+name = "inet"
+kind = "internet"
+
+[[node]]
+name = "big"
+kind = "router"
+lan_hosts = 2
+
+[[link]]
+a = "big"
+b = "inet"
+
+[[group]]
+name = "g"
+count = 4
+kind = "router"
+lan_hosts = 1
+
+  [group.uplink]
+  to = "inet"
+
+  [[group.traffic]]
+  kind = "ping"
+  to = "big-h2"
+  start = "1s"
+  count = 3
+`
+	top, err := Parse("compact.toml", []byte(src), LoadOptions{ModelsDir: "../../models"})
+	require.NoError(t, err)
+	require.Equal(t, "10.9.0.0/28", top.Node("big").LAN.String())
+	var lans []string
+	for i := 1; i <= 4; i++ {
+		lans = append(lans, top.Node(fmt.Sprintf("g-%d", i)).LAN.String())
+	}
+	require.Equal(t, []string{"10.9.0.16/29", "10.9.0.24/29", "10.9.0.32/29", "10.9.0.40/29"}, lans)
+	b, err := Build(top, BuildOptions{})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	require.NoError(t, b.Start())
+	b.Net.Run(5 * time.Second)
+	for i := 1; i <= 4; i++ {
+		n := fmt.Sprintf("g-%d-h1", i)
+		require.True(t, top.Node(fmt.Sprintf("g-%d", i)).LAN.Contains(b.Addr(n)))
+		require.EqualValues(t, 3, b.Pingers[n][0].Stats().Received, n)
+	}
+
+	// Without the shortage, LANs stay /24s.
+	LANPool = saved
+	top, err = Parse("compact.toml", []byte(src), LoadOptions{ModelsDir: "../../models"})
+	require.NoError(t, err)
+	require.Equal(t, 24, top.Node("g-4").LAN.Bits())
+}

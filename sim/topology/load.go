@@ -37,7 +37,10 @@ var (
 	// TransitPool holds router, gateway and Internet links, in /30s
 	// (the RFC 6598 shared address space, 2^20 links).
 	TransitPool = netip.MustParsePrefix("100.64.0.0/10")
-	// LANPool holds the LANs of gateways and routers, in /24s.
+	// LANPool holds the LANs of gateways and routers, in /24s; a topology
+	// with more LANs than the pool has /24s (65,536) gets compact LANs
+	// instead, each the smallest prefix that holds its hosts' /30 links
+	// (a /29 for one host), so 100,000 branches fit.
 	LANPool = netip.MustParsePrefix("10.0.0.0/8")
 )
 
@@ -881,9 +884,22 @@ func (l *loader) assignLANs() {
 			hosts[lk.A]++
 		}
 	}
+	needy := 0
 	for _, n := range l.t.Nodes {
 		if (n.Kind == KindGateway || n.Kind == KindRouter) && !n.LAN.IsValid() && hosts[n.Name] > 0 {
-			p, ok := l.nextPrefix(&l.nextLAN, LANPool, 24)
+			needy++
+		}
+	}
+	compact := needy > 1<<(24-LANPool.Bits())
+	for _, n := range l.t.Nodes {
+		if (n.Kind == KindGateway || n.Kind == KindRouter) && !n.LAN.IsValid() && hosts[n.Name] > 0 {
+			var p netip.Prefix
+			var ok bool
+			if compact {
+				p, ok = l.nextCompactLAN(hosts[n.Name])
+			} else {
+				p, ok = l.nextPrefix(&l.nextLAN, LANPool, 24)
+			}
 			if !ok {
 				l.errorf(l.nodeField(n), "LAN pool %v exhausted", LANPool)
 				return
@@ -930,6 +946,25 @@ func (l *loader) assignLANs() {
 			}
 		}
 	}
+}
+
+// nextCompactLAN returns the next LAN of LANPool that holds hosts /30
+// links at offsets 4, 8, ... (see assignLANs): the smallest aligned prefix
+// of at least 4*(hosts+1) addresses.
+func (l *loader) nextCompactLAN(hosts int) (netip.Prefix, bool) {
+	bits := 30
+	for 1<<(32-bits) < 4*(hosts+1) {
+		bits--
+	}
+	size := uint64(1) << (32 - bits)
+	off := (uint64(l.nextLAN) + size - 1) &^ (size - 1)
+	if off+size > uint64(1)<<(32-LANPool.Bits()) {
+		return netip.Prefix{}, false
+	}
+	l.nextLAN = uint32(off + size)
+	b := LANPool.Addr().As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) + uint32(off)
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), bits), true
 }
 
 // nextPrefix returns the next /bits prefix of pool.
