@@ -222,3 +222,42 @@ func (s *heapSampler) stop() (peak, live uint64) {
 	s.wg.Wait()
 	return s.peak, s.peakLive
 }
+
+const realtimePair = "../../../topologies/realtime-pair.toml"
+
+// TestRealtimeThroughput is a short real-time run: the tunnel comes up on
+// the wall clock and both TCP flows move data, the ESP one sealed, the
+// plain one not (RunRealtime checks that).
+func TestRealtimeThroughput(t *testing.T) {
+	run, err := RunRealtime(Spec{Topology: realtimePair}, Realtime{Window: 300 * time.Millisecond, Warmup: 200 * time.Millisecond, Rounds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Throughput) != 1 {
+		t.Fatalf("throughput records: %+v", run.Throughput)
+	}
+	tp := run.Throughput[0]
+	if tp.Gbps <= 0 || tp.BaselineGbps <= 0 || tp.Cipher != "aes256gcm16" || tp.PacketSize != 1432 {
+		t.Fatalf("throughput %+v", tp)
+	}
+	t.Logf("ESP %.3f Gbit/s, plain %.3f Gbit/s (%s)", tp.Gbps, tp.BaselineGbps, run.Params["flow"])
+}
+
+// BenchmarkRealtimeThroughput is the end-to-end data-plane benchmark of
+// issue 4 on the simulator: TCP bulk between LAN hosts of realtime-pair.toml
+// through the ESP tunnel, and plain forwarding through the same gateways
+// as the baseline, three 2-second windows of each, interleaved. It
+// reports the medians.
+func BenchmarkRealtimeThroughput(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		run, err := RunRealtime(Spec{Topology: realtimePair}, Realtime{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tp := run.Throughput[0]
+		b.ReportMetric(tp.Gbps, "esp-Gbit/s")
+		b.ReportMetric(tp.BaselineGbps, "plain-Gbit/s")
+		b.ReportMetric(tp.Gbps/tp.BaselineGbps, "esp/plain")
+		b.Logf("%s: ESP windows %s, plain windows %s Gbit/s", tp.Cipher, run.Params["esp_gbps"], run.Params["plain_gbps"])
+	}
+}
