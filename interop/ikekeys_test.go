@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,20 +19,23 @@ import (
 // 0x..."), followed by hex dump lines ("   0: 20 D6 81 ...  ascii").
 var charonKeyLine = regexp.MustCompile(`\] (Sk_e[ir]|Sk_a[ir]) secret => (\d+) bytes`)
 
-// charonIKEKeys returns the first SK_ei, SK_er, SK_ai and SK_ar charon logged.
-func charonIKEKeys(t *testing.T, path string) map[string][]byte {
+// charonIKEKeys returns the first SK_ei, SK_er, SK_ai and SK_ar charon logged, as hex.
+func charonIKEKeys(t *testing.T, path string) map[string]string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	keys := map[string][]byte{}
+	keys := map[string]string{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		m := charonKeyLine.FindStringSubmatch(sc.Text())
-		if m == nil || keys[m[1]] != nil {
+		if m == nil {
+			continue
+		}
+		if _, seen := keys[m[1]]; seen {
 			continue
 		}
 		n, _ := strconv.Atoi(m[2])
@@ -50,17 +54,17 @@ func charonIKEKeys(t *testing.T, path string) map[string][]byte {
 				b = append(b, v...)
 			}
 		}
-		keys[m[1]] = b
+		keys[m[1]] = hex.EncodeToString(b)
 	}
 	return keys
 }
 
-// TestIKEKeyTableFormat proves driver.KeyLog's ikev2_decryption_table lines against tshark: with
-// the IKE SA keys that charon logs at level 4 in place of pqlab's (the engine does not hand its
-// SK_e/SK_a keys to the driver yet), the SPIs and suite of pqlab's IKESAEstablished event, tshark
-// decrypts both IKE_AUTH messages and shows their AUTH payloads, for an AEAD (AES-GCM, no SK_a)
-// and for AES-CBC with HMAC-SHA-256.
-func TestIKEKeyTableFormat(t *testing.T) {
+// TestIKEKeyLogAgainstStrongSwan checks pqlab's ikev2_decryption_table (written by the driver from
+// the engine's key log) twice: its SK_ei, SK_er, SK_ai and SK_ar equal the keys charon derived for
+// the same IKE SA (charon logs them at level 4; RFC 7296 Section 2.14), and with it tshark decrypts
+// both IKE_AUTH messages and shows their AUTH payloads. For an AEAD (AES-GCM, no SK_a) and for
+// AES-CBC with HMAC-SHA-256.
+func TestIKEKeyLogAgainstStrongSwan(t *testing.T) {
 	requireStrongSwan(t)
 	for _, tc := range []struct{ name, proposal string }{
 		{"aes256gcm16", "aes256gcm16-prfsha256-x25519"},
@@ -73,23 +77,28 @@ func TestIKEKeyTableFormat(t *testing.T) {
 			if _, err := s.D.Initiate(ctx, pqlabPeerName); err != nil {
 				t.Fatal(err)
 			}
-			ev, _, err := s.D.WaitEvent(ctx, 0, func(ev ike.Event) bool { return ev.Kind == ike.EventIKESAEstablished })
-			if err != nil {
+			if _, _, err := s.D.WaitEvent(ctx, 0, func(ev ike.Event) bool { return ev.Kind == ike.EventIKESAEstablished }); err != nil {
 				t.Fatal(err)
 			}
-			s.established(t, ctx)
+			sa := s.established(t, ctx)
 			s.pingBoth(t, ctx, 1, 56)
-			keys := charonIKEKeys(t, s.C.LogPath())
-			if len(keys["Sk_ei"]) == 0 || len(keys["Sk_er"]) == 0 {
-				t.Fatalf("no IKE keys in charon's log: %v", keys)
-			}
-			kl, err := driver.NewKeyLog(s.KeyDir)
+			b, err := os.ReadFile(filepath.Join(s.KeyDir, driver.IKETableFile))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := kl.AddIKE(driver.IKEKeys{SPIi: ev.SPIi, SPIr: ev.SPIr, Suite: ev.Suite,
-				EI: keys["Sk_ei"], ER: keys["Sk_er"], AI: keys["Sk_ai"], AR: keys["Sk_ar"]}); err != nil {
-				t.Fatal(err)
+			// SPIi,SPIr,SK_ei,SK_er,"encr",SK_ai,SK_ar,"integ"
+			f := strings.Split(strings.TrimSpace(string(b)), ",")
+			if len(f) != 8 || f[0] != sa.InitiatorSPI || f[1] != sa.ResponderSPI {
+				t.Fatalf("pqlab's IKE key table %q for charon's SA %s_%s", b, sa.InitiatorSPI, sa.ResponderSPI)
+			}
+			keys := charonIKEKeys(t, s.C.LogPath())
+			for i, name := range map[int]string{2: "Sk_ei", 3: "Sk_er", 5: "Sk_ai", 6: "Sk_ar"} {
+				if f[i] != keys[name] {
+					t.Errorf("%s: pqlab %q, charon %q", name, f[i], keys[name])
+				}
+			}
+			if keys["Sk_ei"] == "" {
+				t.Fatal("no keys in charon's log")
 			}
 			r := s.checkCapture(t, true)
 			var methods []int

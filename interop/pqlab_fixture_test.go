@@ -18,6 +18,7 @@ import (
 	"github.com/pqlab/pqlab/ike"
 	"github.com/pqlab/pqlab/ike/auth"
 	"github.com/pqlab/pqlab/ike/auth/authtest"
+	"github.com/pqlab/pqlab/ike/wire"
 	"github.com/pqlab/pqlab/interop/driver"
 )
 
@@ -364,9 +365,11 @@ func (s *pqlabPair) transferBoth(t *testing.T, ctx context.Context, n int) {
 var decryptArgs = []string{"-o", driver.TsharkESPDecode, "-d", "tcp.port==1-65535,data"}
 
 // checkPqlabCapture stops the capture and dissects it twice with tshark: plain (no malformed
-// frame, no expert error) and with pqlab's key log, where every ESP frame must decrypt to an
-// inner IP packet when Wireshark knows the ESP algorithm (decrypt), again without problems. It
-// returns the decrypted dissection.
+// frame, no expert error) and with pqlab's key log, again without problems. When Wireshark
+// knows the algorithms (decrypt; tshark 4.0 has no ChaCha20-Poly1305), every ESP frame must
+// decrypt to an inner IP packet, every encrypted IKE message (after IKE_SA_INIT, rekeyed IKE SAs
+// included) must decrypt, and both IKE_AUTH messages must show their AUTH payload. It returns the
+// decrypted dissection.
 func (s *pqlabPair) checkCapture(t *testing.T, decrypt bool) *CaptureReport {
 	t.Helper()
 	plain := checkCapture(t, s.Capture)
@@ -398,6 +401,26 @@ func (s *pqlabPair) checkCapture(t *testing.T, decrypt bool) *CaptureReport {
 	if !decrypt && dec != 0 {
 		t.Errorf("%d ESP frames decrypted without a usable key", dec)
 	}
-	t.Logf("capture: %d frames, %d IKE, %d ESP, %d decrypted with pqlab's keys", len(r.Frames), r.IKEFrames(), esp, dec)
+	ike, ikeDec, auth := 0, 0, 0
+	for _, f := range r.Frames {
+		if len(f.Exchanges) == 0 || f.Exchanges[0] == int(wire.ExchangeIKESAInit) {
+			continue
+		}
+		ike++
+		if f.Decrypted {
+			ikeDec++
+		}
+		if f.Exchanges[0] == int(wire.ExchangeIKEAuth) && len(f.AuthMethods) > 0 {
+			auth++
+		}
+	}
+	switch {
+	case decrypt && (ikeDec != ike || auth != 2):
+		t.Errorf("%d of %d encrypted IKE frames decrypted with pqlab's key log, %d IKE_AUTH AUTH payloads (%s)", ikeDec, ike, auth, s.KeyDir)
+	case !decrypt && ikeDec != 0:
+		t.Errorf("%d IKE frames decrypted without a usable key", ikeDec)
+	}
+	t.Logf("capture: %d frames; IKE %d (%d encrypted, %d decrypted); ESP %d, %d decrypted with pqlab's keys",
+		len(r.Frames), r.IKEFrames(), ike, ikeDec, esp, dec)
 	return r
 }

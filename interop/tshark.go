@@ -145,6 +145,9 @@ type Frame struct {
 	AuthMethods []int
 	// Notifies are the Notify Message Types of the frame's (readable) Notify payloads.
 	Notifies []int
+	// Decrypted is set when tshark decrypted the frame's SK payload (or the SKF fragments it
+	// completes) with a key table.
+	Decrypted bool
 	// Exchanges are the IKE exchange types of the frame (isakmp.exchangetype), empty if not IKE.
 	Exchanges []int
 	// ESPSPIs are the ESP SPIs of the frame, empty if not ESP.
@@ -219,7 +222,7 @@ const (
 var analyzeFields = []string{
 	"frame.number", "frame.protocols", "udp.srcport", "udp.dstport",
 	"isakmp.exchangetype", "esp.spi", "_ws.malformed", "_ws.expert.severity", "_ws.expert.message",
-	"ip.src", "ip.dst", "isakmp.auth.method", "isakmp.notify.msgtype",
+	"ip.src", "ip.dst", "isakmp.auth.method", "isakmp.notify.msgtype", "isakmp.enc.decrypted",
 }
 
 // AnalyzeOptions adjust Analyze.
@@ -282,6 +285,7 @@ func parseFields(out string) (*CaptureReport, error) {
 			Dst:       firstOf(col[10]),
 			DstPort:   atoi(firstOf(col[3])),
 			Malformed: col[6] != "" || strings.Contains(col[1], "malformed"),
+			Decrypted: col[13] != "",
 		}
 		for _, e := range split(col[4]) {
 			n, err := strconv.ParseInt(e, 0, 32)

@@ -119,15 +119,15 @@ func TestParseFieldsRejectsBadLines(t *testing.T) {
 	if _, err := parseFields("1\teth\n"); err == nil {
 		t.Error("short line accepted")
 	}
-	if _, err := parseFields("1\teth:ip:udp:isakmp\t500\t500\tnot-a-number\t\t\t\t\t\t\t\t\n"); err == nil {
+	if _, err := parseFields("1\teth:ip:udp:isakmp\t500\t500\tnot-a-number\t\t\t\t\t\t\t\t\t\n"); err == nil {
 		t.Error("bad exchange type accepted")
 	}
-	r, err := parseFields("7\teth:ip:udp:isakmp\t500|4500\t500\t35|37\t\t\t8388608|6291456\tbad|odd\t192.0.2.1|10.0.0.1\t192.0.2.2\t2\t16388|17\n")
+	r, err := parseFields("7\teth:ip:udp:isakmp\t500|4500\t500\t35|37\t\t\t8388608|6291456\tbad|odd\t192.0.2.1|10.0.0.1\t192.0.2.2\t2\t16388|17\t1\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := r.Frames[0]
-	if f.Number != 7 || f.SrcPort != 500 || f.Src != "192.0.2.1" || f.Dst != "192.0.2.2" || len(f.AuthMethods) != 1 || f.AuthMethods[0] != 2 || len(f.Notifies) != 2 || f.Notifies[1] != 17 || len(f.Exchanges) != 2 || len(f.Expert) != 2 ||
+	if f.Number != 7 || f.SrcPort != 500 || f.Src != "192.0.2.1" || f.Dst != "192.0.2.2" || len(f.AuthMethods) != 1 || f.AuthMethods[0] != 2 || len(f.Notifies) != 2 || f.Notifies[1] != 17 || !f.Decrypted || len(f.Exchanges) != 2 || len(f.Expert) != 2 ||
 		f.Expert[0] != "error: bad" || f.Expert[1] != "warning: odd" {
 		t.Errorf("parsed %+v", f)
 	}

@@ -122,7 +122,7 @@ func (d *Driver) install(now time.Time, ev ike.Event) error {
 	d.children[c.InboundSPI] = inst
 	if d.keys != nil {
 		if err := d.keys.AddChild(c); err != nil {
-			d.log.Warn("key log", "err", err)
+			d.log.Info("key log", "child", c.Name, "err", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ipTimeout)

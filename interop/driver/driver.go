@@ -62,8 +62,10 @@ type Config struct {
 	// NoRawESP skips the raw ESP socket (IP protocol 50, which needs CAP_NET_RAW); a Child SA
 	// without UDP encapsulation then cannot be installed and is deleted again.
 	NoRawESP bool
-	// KeyLogDir, when set, is a directory where the driver keeps Wireshark's esp_sa table of
-	// every Child SA it installs (see KeyLog); point WIRESHARK_CONFIG_DIR at it.
+	// KeyLogDir, when set, is a directory where the driver keeps Wireshark's decryption tables
+	// (esp_sa for every Child SA, ikev2_decryption_table for every IKE SA, from the engine's key
+	// log: ike.Config.LogKeys is set); point WIRESHARK_CONFIG_DIR at it. The tables hold the
+	// keys: lab and debugging use only.
 	KeyLogDir string
 	// NoDeleteOnExit leaves the IKE SAs to the peer's liveness checks when Run ends, instead of
 	// deleting them (RFC 7296 Section 1.4.1).
@@ -111,6 +113,8 @@ type Driver struct {
 	db   esp.DB
 	out  *esp.OutboundSet
 	keys *KeyLog
+	// keyBuf receives the engine's key log entries (engine goroutine).
+	keyBuf []ike.KeyLogEntry
 
 	ikeIn chan realnet.Datagram
 	ctl   chan func(time.Time)
@@ -200,6 +204,7 @@ func New(cfg Config) (*Driver, error) {
 		d.rand = rand.Reader
 	}
 	var err error
+	cfg.IKE.LogKeys = cfg.KeyLogDir != ""
 	if d.eng, err = ike.NewEngine(cfg.IKE, d.rand); err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
@@ -404,6 +409,15 @@ func (d *Driver) flush() {
 			}
 			busy = true
 			d.handleEvent(ev)
+		}
+		if d.keys != nil {
+			d.keyBuf = d.eng.PollKeyLog(d.keyBuf[:0])
+			for _, e := range d.keyBuf {
+				if err := d.keys.AddIKE(e); err != nil {
+					d.log.Info("key log", "sa", e.SA, "err", err)
+				}
+			}
+			clear(d.keyBuf)
 		}
 		if !busy {
 			return

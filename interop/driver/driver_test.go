@@ -90,15 +90,6 @@ func TestKeyTables(t *testing.T) {
 	if _, err := ESPTableLine(src, dst, 1, esp.Suite{Encr: wire.EncrChaCha20Poly1305}, esp.Keys{}); !errors.Is(err, ErrNotDecryptable) {
 		t.Errorf("ChaCha20-Poly1305: %v", err)
 	}
-	ikeLine, err := IKETableLine(IKEKeys{SPIi: 0x0102030405060708, SPIr: 0xa, Suite: suite.Suite{Encr: wire.EncrAESGCM16, EncrKeyBits: 256},
-		EI: []byte{1}, ER: []byte{2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `0102030405060708,000000000000000a,01,02,"AES-GCM-256 with 16 octet ICV [RFC5282]",,,"NONE [RFC4306]"`; ikeLine != want {
-		t.Errorf("IKE line\n%s\nwant\n%s", ikeLine, want)
-	}
-
 	dir := t.TempDir()
 	k, err := NewKeyLog(dir)
 	if err != nil {
@@ -118,6 +109,30 @@ func TestKeyTables(t *testing.T) {
 		`"IPv4","192.0.2.1","192.0.2.2","0x00001111","AES-GCM with 16 octet ICV [RFC4106]","0x11","NULL","0x"` + "\n"
 	if string(b) != want {
 		t.Errorf("esp_sa:\n%s\nwant\n%s", b, want)
+	}
+
+	// IKE SAs: one record per SPI pair, the Final keys only.
+	gcm256 := suite.Suite{Encr: wire.EncrAESGCM16, EncrKeyBits: 256}
+	for _, e := range []ike.KeyLogEntry{
+		{SPIi: 1, SPIr: 2, Suite: gcm256, SKei: []byte{0xa1}, SKer: []byte{0xa2}},              // not Final: skipped
+		{SPIi: 1, SPIr: 2, Suite: gcm256, Final: true, SKei: []byte{0xb1}, SKer: []byte{0xb2}}, // recorded
+		{SPIi: 3, SPIr: 4, Suite: gcm256, Final: true, SKei: []byte{0xc1}, SKer: []byte{0xc2}}, // recorded
+		{SPIi: 1, SPIr: 2, Suite: gcm256, Final: true, SKei: []byte{0xd1}, SKer: []byte{0xd2}}, // replaces the first
+	} {
+		if err := k.AddIKE(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := k.AddIKE(ike.KeyLogEntry{Final: true, Suite: suite.Suite{Encr: wire.EncrChaCha20Poly1305}}); !errors.Is(err, ErrNotDecryptable) {
+		t.Errorf("ChaCha20-Poly1305 IKE SA: %v", err)
+	}
+	if b, err = os.ReadFile(filepath.Join(dir, IKETableFile)); err != nil {
+		t.Fatal(err)
+	}
+	want = `0000000000000001,0000000000000002,d1,d2,"AES-GCM-256 with 16 octet ICV [RFC5282]",,,"NONE [RFC4306]"` + "\n" +
+		`0000000000000003,0000000000000004,c1,c2,"AES-GCM-256 with 16 octet ICV [RFC5282]",,,"NONE [RFC4306]"` + "\n"
+	if string(b) != want {
+		t.Errorf("ikev2_decryption_table:\n%s\nwant\n%s", b, want)
 	}
 }
 

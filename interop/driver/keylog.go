@@ -12,7 +12,6 @@ import (
 
 	"github.com/pqlab/pqlab/esp"
 	"github.com/pqlab/pqlab/ike"
-	"github.com/pqlab/pqlab/ike/suite"
 	"github.com/pqlab/pqlab/ike/wire"
 )
 
@@ -33,15 +32,17 @@ const (
 // ChaCha20-Poly1305 for ESP or IKE).
 var ErrNotDecryptable = errors.New("driver: algorithm not in Wireshark's decryption tables")
 
-// KeyLog writes the keys of the SAs a driver installs in Wireshark's table formats, so that a
+// KeyLog writes the keys of the SAs a driver negotiates in Wireshark's table formats, so that a
 // capture of the run can be decrypted: tshark -o esp.enable_encryption_decode:TRUE with
-// WIRESHARK_CONFIG_DIR set to the directory. The files are rewritten whole on every change. It is
+// WIRESHARK_CONFIG_DIR set to the directory. The files hold secrets: anyone with them and a
+// capture reads the tunnel; use them in a lab only. The files are rewritten whole on every change. It is
 // safe for concurrent use.
 type KeyLog struct {
 	dir      string
 	mu       sync.Mutex
 	espLines []string
 	ikeLines []string
+	ikeIndex map[[2]uint64]int
 }
 
 // NewKeyLog creates dir if needed and returns a key log writing there.
@@ -73,25 +74,30 @@ func (k *KeyLog) AddChild(c *ike.ChildSA) error {
 	return writeTable(filepath.Join(k.dir, ESPTableFile), k.espLines)
 }
 
-// IKEKeys are the SK_e and SK_a keys of an IKE SA (RFC 7296 Section 2.14); AEAD encryption keys
-// end with their salt, as prf+ produced them.
-type IKEKeys struct {
-	SPIi, SPIr uint64
-	Suite      suite.Suite
-	// EI, ER, AI, AR are SK_ei, SK_er, SK_ai and SK_ar.
-	EI, ER, AI, AR []byte
-}
-
-// AddIKE records the keys of an IKE SA, so that its encrypted payloads (IKE_AUTH and later)
-// decrypt.
-func (k *KeyLog) AddIKE(keys IKEKeys) error {
-	line, err := IKETableLine(keys)
+// AddIKE records the keys of an IKE SA from the engine's key log (Config.LogKeys,
+// Engine.PollKeyLog), so that its encrypted payloads decrypt. Wireshark's table holds one record
+// per SPI pair: entries that are not Final (keys of an IKE_INTERMEDIATE exchange that a key update
+// follows) are skipped, and a later entry for the same SPIs replaces the earlier one.
+func (k *KeyLog) AddIKE(e ike.KeyLogEntry) error {
+	if !e.Final {
+		return nil
+	}
+	line, err := e.WiresharkUAT()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrNotDecryptable, err)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.ikeLines = append(k.ikeLines, line)
+	if k.ikeIndex == nil {
+		k.ikeIndex = make(map[[2]uint64]int)
+	}
+	spis := [2]uint64{e.SPIi, e.SPIr}
+	if i, ok := k.ikeIndex[spis]; ok {
+		k.ikeLines[i] = line
+	} else {
+		k.ikeIndex[spis] = len(k.ikeLines)
+		k.ikeLines = append(k.ikeLines, line)
+	}
 	return writeTable(filepath.Join(k.dir, IKETableFile), k.ikeLines)
 }
 
@@ -147,33 +153,4 @@ func ESPTableLine(src, dst netip.Addr, spi uint32, s esp.Suite, k esp.Keys) (str
 		return "", fmt.Errorf("%w: ESP %v", ErrNotDecryptable, s)
 	}
 	return uatLine(proto, src.String(), dst.String(), fmt.Sprintf("0x%08x", spi), encr, hexKey(k.Encr), integ, hexKey(k.Integ)), nil
-}
-
-// IKETableLine formats one ikev2_decryption_table record. SPIs and keys are byte fields, written
-// as bare hex (16 digits for an SPI; empty for the SK_a keys of an AEAD), the algorithm names are
-// quoted strings as Wireshark names them (epan/dissectors/packet-isakmp.c).
-func IKETableLine(k IKEKeys) (string, error) {
-	var encr, integ string
-	switch {
-	case k.Suite.Encr == wire.EncrAESGCM16 && k.Suite.EncrKeyBits != 0:
-		encr = fmt.Sprintf("AES-GCM-%d with 16 octet ICV [RFC5282]", k.Suite.EncrKeyBits)
-	case k.Suite.Encr == wire.EncrAESCBC && k.Suite.EncrKeyBits != 0:
-		encr = fmt.Sprintf("AES-CBC-%d [RFC3602]", k.Suite.EncrKeyBits)
-	default:
-		return "", fmt.Errorf("%w: IKE %v", ErrNotDecryptable, k.Suite.String())
-	}
-	switch k.Suite.Integ {
-	case wire.IntegNone:
-		integ = "NONE [RFC4306]"
-	case wire.IntegHMACSHA2256128:
-		integ = "HMAC_SHA2_256_128 [RFC4868]"
-	case wire.IntegHMACSHA2384192:
-		integ = "HMAC_SHA2_384_192 [RFC4868]"
-	case wire.IntegHMACSHA2512256:
-		integ = "HMAC_SHA2_512_256 [RFC4868]"
-	default:
-		return "", fmt.Errorf("%w: IKE %v", ErrNotDecryptable, k.Suite.String())
-	}
-	return strings.Join([]string{fmt.Sprintf("%016x", k.SPIi), fmt.Sprintf("%016x", k.SPIr), hex.EncodeToString(k.EI),
-		hex.EncodeToString(k.ER), `"` + encr + `"`, hex.EncodeToString(k.AI), hex.EncodeToString(k.AR), `"` + integ + `"`}, ","), nil
 }
