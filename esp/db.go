@@ -3,25 +3,24 @@ package esp
 import (
 	"container/heap"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-const dbShards = 8 // power of two; small, since a simulation may hold 100,000 DBs
-
 // DB is an SA database (RFC 4301 Section 4.4.2): inbound SAs keyed by SPI,
 // outbound SAs grouped by tunnel interface (IfID) in preference order, the
 // time-based lifetimes of all of them, and a queue of lifetime events for
 // the IKE engine. The zero value is an empty database; a DB is safe for
-// concurrent use, and lookups on the data path take only a sharded read
-// lock.
+// concurrent use, and lookups on the data path take no lock and write no
+// shared memory, so they scale with cores.
 type DB struct {
-	in [dbShards]inShard
+	in sync.Map // inbound SPI (uint32) -> *InboundSA
 
-	outMu sync.RWMutex
-	out   map[uint32]*OutboundSet
+	outMu sync.Mutex // writers of out
+	out   atomic.Pointer[map[uint32]*OutboundSet]
 
 	ctr counters // drops no SA can be blamed for
 
@@ -32,18 +31,6 @@ type DB struct {
 	tmMu      sync.Mutex
 	timers    timerHeap
 	compactAt int // heap size at which removed SAs' timers are swept out
-}
-
-type inShard struct {
-	mu sync.RWMutex
-	m  map[uint32]*InboundSA
-	_  [32]byte // 64 octets: keep shards on separate cache lines
-}
-
-func (db *DB) shard(spi uint32) *inShard {
-	// SPIs are random; mix anyway so that sequential SPIs spread.
-	h := spi * 0x9e3779b1
-	return &db.in[h>>29&(dbShards-1)]
 }
 
 // SetNotify registers fn to be called (outside any DB lock, possibly from
@@ -88,40 +75,27 @@ func (db *DB) AddInbound(now time.Time, cfg SAConfig) (*InboundSA, error) {
 		return nil, err
 	}
 	sa.life.emit = db.emit
-	sh := db.shard(cfg.SPI)
-	sh.mu.Lock()
-	if _, dup := sh.m[cfg.SPI]; dup {
-		sh.mu.Unlock()
+	if _, dup := db.in.LoadOrStore(cfg.SPI, sa); dup {
 		return nil, fmt.Errorf("esp: inbound SPI %08x already installed", cfg.SPI)
 	}
-	if sh.m == nil {
-		sh.m = make(map[uint32]*InboundSA)
-	}
-	sh.m[cfg.SPI] = sa
-	sh.mu.Unlock()
 	db.addTimers(now, &sa.life)
 	return sa, nil
 }
 
 // Lookup returns the inbound SA with the given SPI, or nil.
 func (db *DB) Lookup(spi uint32) *InboundSA {
-	sh := db.shard(spi)
-	sh.mu.RLock()
-	sa := sh.m[spi]
-	sh.mu.RUnlock()
-	return sa
+	if v, ok := db.in.Load(spi); ok {
+		return v.(*InboundSA)
+	}
+	return nil
 }
 
 // RemoveInbound deletes the inbound SA with the given SPI (after an IKE
 // Delete or a rekey) and reports whether it was installed.
 func (db *DB) RemoveInbound(spi uint32) bool {
-	sh := db.shard(spi)
-	sh.mu.Lock()
-	sa, ok := sh.m[spi]
-	delete(sh.m, spi)
-	sh.mu.Unlock()
+	v, ok := db.in.LoadAndDelete(spi)
 	if ok {
-		sa.life.gone.Store(true)
+		v.(*InboundSA).life.gone.Store(true)
 	}
 	return ok
 }
@@ -168,21 +142,27 @@ func (db *DB) RemoveOutbound(sa *OutboundSA) bool {
 // if needed. The set stays valid for the DB's lifetime, so an interface
 // may keep it.
 func (db *DB) Outbound(ifID uint32) *OutboundSet {
-	db.outMu.RLock()
-	s := db.out[ifID]
-	db.outMu.RUnlock()
-	if s != nil {
-		return s
+	if m := db.out.Load(); m != nil {
+		if s := (*m)[ifID]; s != nil {
+			return s
+		}
 	}
 	db.outMu.Lock()
 	defer db.outMu.Unlock()
-	if s = db.out[ifID]; s == nil {
-		if db.out == nil {
-			db.out = make(map[uint32]*OutboundSet)
+	old := db.out.Load()
+	if old != nil {
+		if s := (*old)[ifID]; s != nil {
+			return s
 		}
-		s = &OutboundSet{db: db}
-		db.out[ifID] = s
 	}
+	// Interfaces are few and made once: copy the map, readers never lock.
+	m := make(map[uint32]*OutboundSet)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	s := &OutboundSet{db: db}
+	m[ifID] = s
+	db.out.Store(&m)
 	return s
 }
 
