@@ -490,9 +490,7 @@ func (nic *NIC) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	nic.mu.RUnlock()
 	n := 0
 	for _, pkt := range pkts.AsSlice() {
-		v := pkt.ToView()
-		b := append([]byte(nil), v.AsSlice()...)
-		v.Release()
+		b := packetBytes(pkt)
 		n++
 		if nic.node.forwarding && nic.node.delivering.Load() > 0 && nic.node.inFrag.active {
 			nic.fixRefragment(b)
@@ -510,6 +508,16 @@ func (nic *NIC) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		l.transmit(side, b)
 	}
 	return n, nil
+}
+
+// packetBytes copies a packet out of the stack into one new slice (straight
+// from its views: no intermediate pooled copy).
+func packetBytes(pkt *stack.PacketBuffer) []byte {
+	b := make([]byte, 0, pkt.Size())
+	for _, s := range pkt.AsSlices() {
+		b = append(b, s...)
+	}
+	return b
 }
 
 // fixRefragment corrects a piece of a forwarded IPv4 fragment that the stack

@@ -103,9 +103,7 @@ func (t *Tunnel) Inject(pkt []byte) {
 func (t *Tunnel) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	n := 0
 	for _, pkt := range pkts.AsSlice() {
-		v := pkt.ToView()
-		b := append([]byte(nil), v.AsSlice()...)
-		v.Release()
+		b := packetBytes(pkt)
 		t.TxPackets.Add(1)
 		t.out(b)
 		n++
