@@ -3,12 +3,14 @@ package interop
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pqlab/pqlab/ike"
 	"github.com/pqlab/pqlab/ike/wire"
+	"github.com/pqlab/pqlab/interop/driver"
 )
 
 // TestPqlabTimersAgainstStrongSwan lets the clock and the data plane drive pqlab, with nothing
@@ -237,3 +239,47 @@ func TestPqlabRekeyCollisionsAgainstStrongSwan(t *testing.T) {
 // noSAToRekey reports charon refusing a rekey because the SA is already being replaced: pqlab's
 // exchange was faster than the vici call, and there was no collision this time.
 func noSAToRekey(err error) bool { return strings.Contains(err.Error(), "no matching SAs to rekey") }
+
+// TestPqlabReconnectAgainstStrongSwan: with driver.Config.Reconnect, pqlab connects again after
+// charon deleted the IKE SA, and traffic flows through the new tunnel.
+func TestPqlabReconnectAgainstStrongSwan(t *testing.T) {
+	s := newCharonForPqlab(t, interopSpec{Proposals: "aes256gcm16-prfsha256-x25519", ESPProposals: "aes256gcm16"})
+	s.startCharon(t)
+	pq := ike.PeerConfig{
+		Name: pqlabPeerName, Remote: netip.AddrPortFrom(s.A.Outer, 500), Auth: ike.AuthConfig{PSK: psk},
+		IKEProposals: []string{s.Spec.Proposals},
+		Children: []ike.ChildConfig{{Name: childName, ESPProposals: []string{s.Spec.ESPProposals},
+			LocalTS: []ike.TrafficSelector{ike.MustTS(s.B.Inner.String())}, RemoteTS: []ike.TrafficSelector{ike.MustTS(s.A.Inner.String())}}},
+	}
+	pq.LocalID, _ = ike.ParseIdentity("@" + s.B.ID)
+	pq.RemoteID, _ = ike.ParseIdentity("@" + s.A.ID)
+	s.startDriver(t, driver.Config{IKE: ike.Config{Peers: []ike.PeerConfig{pq}}, Initiate: []string{pqlabPeerName},
+		Reconnect: 300 * time.Millisecond})
+	ctx := testContext(t)
+	first := s.established(t, ctx)
+	s.pingBoth(t, ctx, 1, 56)
+	from := s.D.NumEvents()
+	if err := s.C.Terminate(ctx, connName); err != nil {
+		t.Fatal(err)
+	}
+	ev := s.waitPqlab(t, ctx, from, ike.EventIKESADeleted)
+	if ev.Reason.Cause != ike.CausePeerDeleted {
+		t.Errorf("IKE SA ended with %v", ev.Reason)
+	}
+	est := s.waitPqlab(t, ctx, from, ike.EventIKESAEstablished)
+	if d := est.Time.Sub(ev.Time); d < 300*time.Millisecond || d > 5*time.Second {
+		t.Errorf("reconnected %v after the delete, want about 300ms", d)
+	}
+	second := s.established(t, ctx)
+	if second.InitiatorSPI == first.InitiatorSPI || second.Initiator {
+		t.Errorf("charon's SA after the reconnect: %+v", second)
+	}
+	s.pingBoth(t, ctx, 1, 56)
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.C.WaitSAs(ctx, func(sas []IKESA) bool { return len(sas) == 0 }); err != nil {
+		t.Fatalf("after pqlab's shutdown (no reconnect then): %v", err)
+	}
+	s.checkCapture(t, true)
+}

@@ -41,6 +41,8 @@ func (d *Driver) handleEvent(ev ike.Event) {
 	case ike.EventChildSADeleted:
 		attrs = append(attrs, "child", ev.Child.Name, "in", fmt.Sprintf("%08x", ev.Child.InboundSPI))
 		d.remove(ev.Child.InboundSPI)
+	case ike.EventIKESADeleted, ike.EventFailed:
+		defer d.scheduleReconnect(now, ev)
 	}
 	if ev.Reason != (ike.Reason{}) {
 		attrs = append(attrs, "reason", ev.Reason.String())

@@ -59,6 +59,11 @@ type Config struct {
 	Netns string
 	// Initiate lists the names of peers (IKE.Peers) to initiate when Run starts.
 	Initiate []string
+	// Reconnect, when positive, initiates a peer of Initiate again this long after its IKE SA
+	// failed or went away for any other reason than a local delete or a rekey: the peer deleted
+	// it or restarted, a liveness check or the hard lifetime ended it (strongSwan's
+	// close_action and dpd_action "start").
+	Reconnect time.Duration
 	// NoRawESP skips the raw ESP socket (IP protocol 50, which needs CAP_NET_RAW); a Child SA
 	// without UDP encapsulation then cannot be installed and is deleted again.
 	NoRawESP bool
@@ -123,6 +128,8 @@ type Driver struct {
 	done  chan struct{}
 
 	// Engine goroutine state.
+	stopping bool
+	retry    map[string]time.Time // peer name -> when to initiate again
 	children map[uint32]*installed
 	routes   map[netip.Prefix]int
 	pinned   map[netip.Addr]string
@@ -169,6 +176,9 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.MTU < 576 || cfg.MTU > maxPacket {
 		return nil, fmt.Errorf("driver: TUN MTU %d out of range 576..%d", cfg.MTU, maxPacket)
 	}
+	if cfg.Reconnect < 0 {
+		return nil, errors.New("driver: negative reconnect delay")
+	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = DefaultShutdownGrace
 	}
@@ -192,6 +202,7 @@ func New(cfg Config) (*Driver, error) {
 		espEv:    make(chan struct{}, 1),
 		fatal:    make(chan error, 1),
 		done:     make(chan struct{}),
+		retry:    make(map[string]time.Time),
 		children: make(map[uint32]*installed),
 		routes:   make(map[netip.Prefix]int),
 		pinned:   make(map[netip.Addr]string),
@@ -304,13 +315,19 @@ func (d *Driver) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	stopping := false
 	var graceEnd time.Time
 	ctxDone := ctx.Done()
 	for {
 		d.flush()
+		d.reconnect(time.Now())
+		d.flush()
 		next, ok := d.eng.NextTimeout()
-		if stopping {
+		for _, at := range d.retry {
+			if !ok || at.Before(next) {
+				next, ok = at, true
+			}
+		}
+		if d.stopping {
 			if len(d.eng.SAs()) == 0 || !time.Now().Before(graceEnd) {
 				return nil
 			}
@@ -335,7 +352,8 @@ func (d *Driver) Run(ctx context.Context) error {
 		case err := <-d.fatal:
 			return err
 		case <-ctxDone:
-			ctxDone, stopping = nil, true
+			ctxDone, d.stopping = nil, true
+			clear(d.retry)
 			now := time.Now()
 			graceEnd = now.Add(d.cfg.ShutdownGrace)
 			if d.cfg.NoDeleteOnExit {
@@ -482,6 +500,46 @@ func (d *Driver) initiate(now time.Time, name string) (ike.SAID, error) {
 	}
 	d.log.Info("initiate", "peer", name, "sa", id, "remote", p.Remote)
 	return id, nil
+}
+
+// reconnect initiates the peers whose reconnect time has come (engine goroutine).
+func (d *Driver) reconnect(now time.Time) {
+	for name, at := range d.retry {
+		if now.Before(at) {
+			continue
+		}
+		delete(d.retry, name)
+		if _, err := d.initiate(now, name); err != nil {
+			d.log.Error("reconnect", "peer", name, "err", err)
+		}
+	}
+}
+
+// scheduleReconnect arranges for the peer of an IKE SA that ended to be initiated again
+// (Config.Reconnect), unless the end was local or a rekey, or another IKE SA with that peer
+// exists (engine goroutine).
+func (d *Driver) scheduleReconnect(now time.Time, ev ike.Event) {
+	if d.cfg.Reconnect <= 0 || d.stopping || ev.Child != nil || ev.Peer == "" {
+		return
+	}
+	switch ev.Reason.Cause {
+	case ike.CauseLocalDelete, ike.CauseRekeyed, ike.CauseRekeyCollision:
+		return
+	}
+	found := false
+	for _, name := range d.cfg.Initiate {
+		found = found || name == ev.Peer
+	}
+	if !found {
+		return
+	}
+	for _, id := range d.eng.SAs() {
+		if info, ok := d.eng.SA(id); ok && id != ev.SA && info.Peer == ev.Peer {
+			return
+		}
+	}
+	d.retry[ev.Peer] = now.Add(d.cfg.Reconnect)
+	d.log.Info("reconnect scheduled", "peer", ev.Peer, "in", d.cfg.Reconnect)
 }
 
 // Initiate starts an IKE SA (and its first Child SA) with the peer of that name.

@@ -307,3 +307,19 @@ func TestNewChecksConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfig keeps the example of interop/README.md loadable.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := LoadFile(filepath.Join("testdata", "example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.IKE.Peers[0]
+	if p.Name != "gw" || len(p.IKEProposals) != 2 || p.Children[0].LocalTS[0] != ike.MustTS("10.2.0.0/24") ||
+		cfg.Initiate[0] != "gw" || cfg.KeyLogDir != filepath.Join("testdata", "keys") {
+		t.Errorf("%+v", cfg)
+	}
+	if _, err := ike.NewEngine(cfg.IKE, rand.Reader); err != nil {
+		t.Error(err)
+	}
+}

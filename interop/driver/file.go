@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pqlab/pqlab/ike"
 	"github.com/pqlab/pqlab/models/tomlcheck"
@@ -33,6 +34,7 @@ type FileDriver struct {
 	MTU            int            `toml:"mtu"`
 	Netns          string         `toml:"netns"`
 	Initiate       []string       `toml:"initiate"`
+	Reconnect      ike.Duration   `toml:"reconnect"`
 	NoRawESP       bool           `toml:"no_raw_esp"`
 	KeyLogDir      string         `toml:"keylog_dir"`
 	NoDeleteOnExit bool           `toml:"no_delete_on_exit"`
@@ -83,6 +85,9 @@ func ParseFile(path string, data []byte) (Config, error) {
 		if !p.IsValid() {
 			return Config{}, tf.Errorf(fmt.Sprintf("driver.inner[%d]", i), "invalid prefix")
 		}
+	}
+	if dr.Reconnect < 0 {
+		return Config{}, tf.Errorf("driver.reconnect", "negative delay")
 	}
 	if dr.MTU != 0 && (dr.MTU < 576 || dr.MTU > maxPacket) {
 		return Config{}, tf.Errorf("driver.mtu", "%d out of range 576..%d", dr.MTU, maxPacket)
@@ -153,7 +158,7 @@ func ParseFile(path string, data []byte) (Config, error) {
 	}
 	return Config{
 		IKE: f.Config, Local: dr.Local, IKEPort: dr.IKEPort, TUN: dr.TUN, Inner: dr.Inner, MTU: dr.MTU,
-		Netns: dr.Netns, Initiate: dr.Initiate, NoRawESP: dr.NoRawESP, KeyLogDir: rel(dr.KeyLogDir),
+		Netns: dr.Netns, Initiate: dr.Initiate, Reconnect: time.Duration(dr.Reconnect), NoRawESP: dr.NoRawESP, KeyLogDir: rel(dr.KeyLogDir),
 		NoDeleteOnExit: dr.NoDeleteOnExit,
 	}, nil
 }
