@@ -81,7 +81,7 @@ func runBench(args []string, stdout io.Writer) error {
 			if q, ok := experiment.Suites[s]; ok {
 				p = q
 			}
-			if err := experiment.Expressible(peer, p); err != nil {
+			if err := lab.Expressible(peer, p); err != nil {
 				return fmt.Errorf("--suites: %s on %s: %v", s, *model, err)
 			}
 			props = append(props, p)

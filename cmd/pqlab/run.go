@@ -83,7 +83,9 @@ func runRun(args []string, stdout io.Writer) error {
 		if *out == "" {
 			*out = filepath.Join("results", "default")
 		}
-		specs = lab.DefaultSpecs(root, *reps)
+		if specs, err = lab.DefaultSpecs(root, *reps); err != nil {
+			return err
+		}
 		for i := range specs {
 			if *seed != 0 {
 				specs[i].Seed += *seed - 1
@@ -273,24 +275,95 @@ func (p *progress) finish() {
 // have one) get a line of their own.
 func printSummary(w io.Writer, f *results.File) {
 	suites := &results.File{Schema: f.Schema}
-	var interop, interopOK, pairs int
+	var interop, interopOK, pairs, rekeys, rekeyFailed int
+	var iop []results.Run
 	for _, r := range f.Runs {
-		if r.Params["suite"] == "" && r.Params["initiator_model"] != "" {
+		if r.Params["initiator_model"] != "" && r.Params["responder_model"] != "" {
 			pairs++
+			iop = append(iop, r)
 			for _, h := range r.Handshakes {
+				if h.Outcome == results.OutcomeNotConfigurable {
+					continue
+				}
 				interop++
-				if h.Outcome == "established" {
+				if h.Outcome == results.OutcomeEstablished {
 					interopOK++
 				}
 			}
 			continue
 		}
 		suites.Runs = append(suites.Runs, r)
+		for _, k := range r.Rekeys {
+			rekeys++
+			if k.Outcome != results.OutcomeEstablished {
+				rekeyFailed++
+			}
+		}
 	}
-	printSuites(w, suites)
+	if len(suites.Runs) > 0 {
+		printSuites(w, suites)
+	}
+	if rekeys > 0 {
+		fmt.Fprintf(w, "rekeys: %d, %d failed (see report.html)\n", rekeys, rekeyFailed)
+	}
 	if pairs > 0 {
-		fmt.Fprintf(w, "interop matrix: %d of %d handshakes established over %d pairs of peer models (see plots/interop.png)\n", interopOK, interop, pairs)
+		printInterop(w, iop)
+		fmt.Fprintf(w, "interop matrix: %d of %d handshakes that ran established, over %d runs of pairs of peer models (see plots/interop*.png)\n",
+			interopOK, interop, pairs)
 	}
+}
+
+// printInterop prints, per suite and path of an interoperability matrix,
+// how many pairs established with ML-KEM, without it, failed (by reason),
+// or could not be configured.
+func printInterop(w io.Writer, runs []results.Run) {
+	type key struct{ suite, path string }
+	type acc struct {
+		pq, classical, failed, nc int
+		reasons                   map[string]int
+	}
+	var keys []key
+	m := map[key]*acc{}
+	for _, r := range runs {
+		k := key{r.Params["suite"], r.Params["path"]}
+		a := m[k]
+		if a == nil {
+			a = &acc{reasons: map[string]int{}}
+			m[k] = a
+			keys = append(keys, k)
+		}
+		for _, h := range r.Handshakes {
+			switch {
+			case h.Outcome == results.OutcomeNotConfigurable:
+				a.nc++
+			case h.Outcome == results.OutcomeEstablished && h.Placement == "none":
+				a.classical++
+			case h.Outcome == results.OutcomeEstablished:
+				a.pq++
+			default:
+				a.failed++
+				a.reasons[h.Reason]++
+			}
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].path != keys[j].path {
+			return keys[i].path < keys[j].path
+		}
+		return keys[i].suite < keys[j].suite
+	})
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "interop suite\tpath\twith ML-KEM\twithout ML-KEM\tfailed\tnot configurable\tfailure reasons\t")
+	for _, k := range keys {
+		a := m[k]
+		var rs []string
+		for r, n := range a.reasons {
+			rs = append(rs, fmt.Sprintf("%s:%d", r, n))
+		}
+		sort.Strings(rs)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t\n", k.suite, k.path, a.pq, a.classical, a.failed, a.nc, strings.Join(rs, " "))
+	}
+	tw.Flush()
 }
 
 func printSuites(w io.Writer, f *results.File) {

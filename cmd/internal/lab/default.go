@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pqlab/pqlab/models"
@@ -39,9 +40,17 @@ var (
 
 // DefaultInteropModels are the peer models paired in the default
 // experiment's interoperability matrix (each as initiator, when its
-// profile initiates, against each as responder), each with its own
-// profile's proposals.
+// profile initiates, against each as responder).
 var DefaultInteropModels = []string{"strongswan-6", "libreswan-5.4", "cisco-8000", "fortios-7.6.6", "fortios-pre-7.6.6", "cloudflare", "legacy-classical"}
+
+// Suites of the default interoperability matrix: both ends are configured
+// with DefaultInteropSuite (group 20 plus ML-KEM-768 in IKE_INTERMEDIATE,
+// what Cloudflare, Cisco and FortiOS 7.6.6 were validated with); a model
+// without any ML-KEM runs DefaultClassical instead.
+const (
+	DefaultInteropSuite = "aes256gcm16-prfsha384-ecp384-ke1_mlkem768"
+	DefaultClassical    = "aes256gcm16-prfsha384-ecp384"
+)
 
 // Durations of the default runs: long enough for pings after the
 // handshake on the clean path, and past strongSwan's give-up time
@@ -80,11 +89,17 @@ func FindRoot() (string, error) {
 //   - path=fragdrop: fragment-dropping.toml (a 1280-octet MTU behind a
 //     middlebox that drops IP fragments), each suite;
 //   - the interoperability matrix (first repetition only): two-sites.toml
-//     with every pair of DefaultInteropModels, each side with its
-//     profile's proposals (no "path" parameter).
+//     with every pair of DefaultInteropModels whose profiles take the
+//     roles, both ends configured with DefaultInteropSuite where the model
+//     can express it and DefaultClassical where it has no ML-KEM
+//     (parameters initiator_model, responder_model and suite).
 //
 // Each run records its parameters (path, suite, rtt or loss, rep).
-func DefaultSpecs(root string, reps int) []Spec {
+func DefaultSpecs(root string, reps int) ([]Spec, error) {
+	peers, err := models.LoadPeers(filepath.Join(root, "models", "peers"))
+	if err != nil {
+		return nil, err
+	}
 	two := filepath.Join(root, "topologies", "two-sites.toml")
 	frag := filepath.Join(root, "topologies", "fragment-dropping.toml")
 	var specs []Spec
@@ -117,20 +132,41 @@ func DefaultSpecs(root string, reps int) []Spec {
 			add(frag, defaultFragDuration, s, rep, map[string]string{"path": "fragdrop"}, Overrides{})
 		}
 	}
+	proposal := func(model string) (string, error) {
+		pm := peers[model]
+		if pm == nil {
+			return "", fmt.Errorf("lab: no peer model %q", model)
+		}
+		if Expressible(pm, DefaultInteropSuite) == nil {
+			return DefaultInteropSuite, nil
+		}
+		return DefaultClassical, Expressible(pm, DefaultClassical)
+	}
 	for _, im := range DefaultInteropModels {
-		if im == "cloudflare" {
-			continue // responds only
+		pi, err := proposal(im)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(peers[im].Roles, "initiator") {
+			continue // Cloudflare only responds
 		}
 		for _, rm := range DefaultInteropModels {
+			pr, err := proposal(rm)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(peers[rm].Roles, "responder") {
+				continue
+			}
 			specs = append(specs, Spec{Topology: two, Name: fmt.Sprintf("interop,initiator=%s,responder=%s", im, rm),
 				Seed: 1, Duration: defaultCleanDuration,
-				Params: map[string]string{"initiator_model": im, "responder_model": rm},
+				Params: map[string]string{"initiator_model": im, "responder_model": rm, "suite": "ecp384+mlkem768"},
 				Overrides: Overrides{"node[gw-a].peer_model": im, "node[gw-b].peer_model": rm,
-					"node[gw-a].proposals": []string{}, "node[gw-b].proposals": []string{},
-					"node[gw-a].esp_proposals": []string{}, "node[gw-b].esp_proposals": []string{}}})
+					"node[gw-a].proposals": []string{pi}, "node[gw-b].proposals": []string{pr},
+					"node[gw-a].esp_proposals": []string{"aes256gcm16"}, "node[gw-b].esp_proposals": []string{"aes256gcm16"}}})
 		}
 	}
-	return specs
+	return specs, nil
 }
 
 // PlacementOf says where ML-KEM runs in a proposal (its first transform

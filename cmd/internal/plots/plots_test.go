@@ -35,10 +35,69 @@ func synthetic() *results.File {
 			f.Runs = append(f.Runs, r)
 		}
 	}
-	f.Runs[0].Throughput = []results.Throughput{{Cipher: "aes128gcm16", PacketSize: 64, Gbps: 1, BaselineGbps: 1.2}, {Cipher: "aes128gcm16", PacketSize: 1400, Gbps: 20, BaselineGbps: 22}}
-	f.Runs[1].Params["branches"] = "100"
-	f.Runs[1].Nodes = []results.NodeStats{{Name: "hub", Cores: 2, AllUpNs: 3e9}}
+	f.Runs[0].Throughput = []results.Throughput{{Cipher: "aes128gcm16", PacketSize: 64, Gbps: 1, BaselineGbps: 1.2},
+		{Cipher: "aes128gcm16", PacketSize: 1400, Gbps: 20, BaselineGbps: 22},
+		{Cipher: "aes128gcm16", Direction: "open", PacketSize: 1400, Gbps: 18, BaselineGbps: 21}}
+	for i, n := range []string{"100", "1000"} {
+		f.Runs = append(f.Runs, results.Run{Name: "storm" + n, Params: map[string]string{"branches": n, "hub_cores": "2"},
+			Nodes:      []results.NodeStats{{Name: "hub", Cores: 2, AllUpNs: int64(3e9 * (i + 1)), BusyNs: 1e8}},
+			Handshakes: []results.Handshake{{Suite: suites[0], Outcome: "established", LatencyNs: 5e8}}})
+		f.Runs = append(f.Runs, results.Run{Name: "rekey" + n, Params: map[string]string{"branches": n, "suite": "x25519"},
+			Nodes:  []results.NodeStats{{Name: "hub", Cores: 2, AllUpNs: 3e9, BusyNs: 1e8}},
+			Rekeys: []results.Rekey{{Kind: "ike", Outcome: "established", LatencyNs: 3e7, Bytes: 2900, Datagrams: 4}}})
+	}
 	return f
+}
+
+// interopFile is a small interop matrix: two suites, two paths.
+func interopFile() *results.File {
+	f := &results.File{}
+	for _, path := range []string{"clean", "fragdrop"} {
+		for _, s := range []string{"classical", "hybrid"} {
+			for _, ini := range []string{"cisco-8000", "strongswan-6"} {
+				for _, resp := range []string{"cloudflare", "legacy-classical"} {
+					h := results.Handshake{InitiatorModel: ini, ResponderModel: resp, Suite: "x", Placement: "none", Outcome: "established"}
+					switch {
+					case s == "hybrid" && resp == "legacy-classical":
+						h.Outcome, h.Reason, h.Placement = "failed", "NO_PROPOSAL_CHOSEN", "intermediate"
+					case s == "hybrid" && path == "fragdrop" && ini == "cisco-8000":
+						h.Outcome, h.Reason, h.Placement = "failed", "timeout", "intermediate"
+					case s == "hybrid" && ini == "strongswan-6":
+						h.Placement = "intermediate"
+					case s == "hybrid":
+						h.Outcome, h.Reason = "not-configurable", "cisco-8000 (gw-a): cannot"
+					}
+					f.Runs = append(f.Runs, results.Run{Name: fmt.Sprintf("%s,%s,%s,%s", ini, resp, s, path),
+						Params: map[string]string{"initiator_model": ini, "responder_model": resp, "suite": s, "path": path},
+						Handshakes: []results.Handshake{h}})
+				}
+			}
+		}
+	}
+	return f
+}
+
+func TestInteropFigures(t *testing.T) {
+	figs, err := Interop(interopFile())
+	require.NoError(t, err)
+	require.Len(t, figs, 2)
+	require.Equal(t, "interop_clean", figs[0].Name)
+	require.Equal(t, "interop_fragdrop", figs[1].Name)
+	for _, fg := range figs {
+		require.Len(t, fg.Tiles, 2, "one tile per suite")
+		require.Equal(t, "suite: classical", fg.Tiles[0].Title.Text)
+		var labels []string
+		for _, e := range fg.Legend {
+			labels = append(labels, e.Label)
+		}
+		require.Contains(t, labels, "NPC = NO_PROPOSAL_CHOSEN")
+	}
+	dir := t.TempDir()
+	if d := os.Getenv("PQLAB_PLOT_DIR"); d != "" {
+		dir = d
+	}
+	_, err = Save(figs, dir)
+	require.NoError(t, err)
 }
 
 func TestAllFiguresDrawAndSave(t *testing.T) {
@@ -50,7 +109,20 @@ func TestAllFiguresDrawAndSave(t *testing.T) {
 		require.NotEmpty(t, fg.Title, fg.Name)
 	}
 	require.Equal(t, []string{"latency_cdf", "latency_vs_rtt", "bytes_per_exchange", "datagrams_per_exchange",
-		"fragments_vs_mtu", "success_by_placement", "hub_all_up", "esp_throughput", "interop"}, names)
+		"fragments_vs_mtu", "success_by_placement", "reconnect_storm", "rekey_storm", "esp_throughput", "interop"}, names)
+	for _, fg := range figs {
+		// Every figure has a legend: the plot's own or the shared one.
+		if fg.Plot != nil {
+			require.NotEmpty(t, fg.Plot.X.Label.Text, fg.Name)
+			require.NotEmpty(t, fg.Plot.Y.Label.Text, fg.Name)
+			continue
+		}
+		require.NotEmpty(t, fg.Legend, fg.Name)
+		for _, p := range fg.Tiles {
+			require.NotEmpty(t, p.X.Label.Text, fg.Name)
+			require.NotEmpty(t, p.Y.Label.Text, fg.Name)
+		}
+	}
 	dir := t.TempDir()
 	paths, err := Save(figs, dir)
 	require.NoError(t, err)
