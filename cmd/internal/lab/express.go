@@ -61,4 +61,3 @@ func mlkemName(id uint16) string {
 	}
 	return ""
 }
-

@@ -68,7 +68,7 @@ func interopFile() *results.File {
 						h.Outcome, h.Reason = "not-configurable", "cisco-8000 (gw-a): cannot"
 					}
 					f.Runs = append(f.Runs, results.Run{Name: fmt.Sprintf("%s,%s,%s,%s", ini, resp, s, path),
-						Params: map[string]string{"initiator_model": ini, "responder_model": resp, "suite": s, "path": path},
+						Params:     map[string]string{"initiator_model": ini, "responder_model": resp, "suite": s, "path": path},
 						Handshakes: []results.Handshake{h}})
 				}
 			}
