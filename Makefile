@@ -1,11 +1,16 @@
 # pqlab build targets. `make run` runs the default experiment, `make test` the
-# whole test suite (what CI runs), `make bench` and `make fuzz` the long jobs.
+# whole test suite (what CI runs, the wire regression test included),
+# `make experiments` the standard experiments, `make baseline` accepts a
+# deliberate change of the wire, `make bench` and `make fuzz` the long jobs.
 GO       ?= go
 PKGS     := ./...
 FUZZTIME ?= 20s
 OUT      ?= results/default
 
-.PHONY: all build run test bench fuzz lint clean
+# The standard experiments of experiments/ (make experiments).
+EXPERIMENTS := latency-rtt-loss wire-cost-mtu placement-fragdrop reconnect-storm esp-throughput interop-matrix rekey-storm
+
+.PHONY: all build run test bench fuzz lint clean experiments baseline
 
 all: build
 
@@ -14,6 +19,18 @@ build:
 
 run: build
 	./bin/pqlab run --out $(OUT)
+
+# Runs every standard experiment into results/<name>/.
+experiments: build
+	@for e in $(EXPERIMENTS); do \
+	  echo "== pqlab sweep experiments/$$e.toml"; \
+	  ./bin/pqlab sweep experiments/$$e.toml || exit 1; \
+	done
+
+# Rewrites results/baseline/regression.txt from the regression experiment:
+# run it when a change of the wire is intended, and commit the file with it.
+baseline: build
+	./bin/pqlab sweep experiments/regression.toml --update-baseline --out results/regression
 
 test:
 	$(GO) vet $(PKGS)
@@ -36,4 +53,4 @@ lint:
 	$(GO) vet $(PKGS)
 
 clean:
-	rm -rf bin results/default
+	rm -rf bin results/default results/regression
