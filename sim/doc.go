@@ -9,10 +9,17 @@
 // time, insertion sequence). Randomness comes from streams derived from the
 // run seed and a name (DeriveSeed), so two runs with the same seed produce
 // identical packets, counters and captures, and adding a link does not shift
-// the others' streams. Nodes carry IPv4, IPv6, UDP and ICMP; TCP is left out
-// (gVisor hands TCP segments to its own processor goroutines, so it would
-// not be deterministic in virtual time, see FACTS.md, and its package needs
-// a module go.sum does not list yet).
+// the others' streams. Nodes carry IPv4, IPv6, UDP and ICMP; TCP only when
+// NodeConfig.TCP asks for it (gVisor hands TCP segments to its own
+// processor goroutines, so it is not deterministic in virtual time, see
+// FACTS.md).
+//
+// Real-time mode (NetworkConfig.Realtime, NewRealtimeScheduler) runs the
+// same network on the wall clock for data-plane throughput: events fire at
+// their wall-clock time, events that gVisor's TCP goroutines schedule wake
+// the scheduler and are timed from the present, the CPU model only counts
+// (the host's processors do the work), and Node.ListenTCPSink and
+// Node.StartTCPBulk move TCP bulk traffic. It is not deterministic.
 //
 // The pieces, in the order a packet meets them:
 //
@@ -36,6 +43,12 @@
 //  5. Each node's CPU (Node.CPU) charges named operations from a CostTable
 //     (models/cpu) in virtual time on a number of cores, queuing when they
 //     are busy.
+//
+// Scale: a node is a full gVisor stack, about 25 KiB of heap for an
+// IPv4-only host and 54 KiB per node on average in a hub-and-spoke run with
+// IKE and ESP state; gVisor looks routes up linearly, so large topologies
+// route through a Fabric, and hubs keep their tunnel routes few
+// (sim/gateway's summary routes).
 //
 // Where gVisor's forwarding mishandles fragments, the NIC corrects it (see
 // NIC.Capabilities and NIC.fixRefragment).
