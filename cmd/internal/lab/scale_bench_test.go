@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
@@ -41,8 +42,13 @@ var scaleBranches = []int{1000, 10000}
 //	hub-allup-s     virtual time at which the hub's last tunnel came up
 //	hub-cpu-s       CPU time charged to the hub's cores (virtual)
 //
-// make bench runs it; go test does not (it is a benchmark).
+// make bench runs it; go test does not (it is a benchmark). Unless
+// GOMEMLIMIT is set, it sets a soft memory limit of 80 % of the machine's
+// memory: 100,000 branches hold about 10.5 GiB live, and the default
+// GOGC=100 would let the heap double past a 24 GiB machine before
+// collecting.
 func BenchmarkScale(b *testing.B) {
+	setMemoryLimit()
 	counts := scaleBranches
 	if s := os.Getenv("PQLAB_SCALE_BRANCHES"); s != "" {
 		counts = nil
@@ -139,6 +145,27 @@ func firstFailure(run *results.Run) string {
 		}
 	}
 	return "none recorded"
+}
+
+// setMemoryLimit sets the Go soft memory limit to 80 % of MemTotal when
+// GOMEMLIMIT is not set.
+func setMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			if f := strings.Fields(rest); len(f) >= 1 {
+				if kb, err := strconv.ParseUint(f[0], 10, 64); err == nil {
+					debug.SetMemoryLimit(int64(kb * 1024 / 10 * 8))
+				}
+			}
+		}
+	}
 }
 
 // resetPeakRSS resets the kernel's peak resident set of this process
