@@ -164,6 +164,12 @@ type TCPBulkOptions struct {
 	MSS int
 	// ConnectTimeout bounds the handshake (default 5 s of wall time).
 	ConnectTimeout time.Duration
+	// Abort ends the transfer with a reset (RFC 9293 Section 3.10.4,
+	// ABORT), discarding what the send buffer still holds, so that a
+	// stopped flow leaves no tail behind to compete with the next one.
+	// Otherwise the connection closes gracefully and everything written
+	// arrives.
+	Abort bool
 }
 
 // TCPBulk sends as fast as TCP allows to one destination until stopped.
@@ -195,12 +201,15 @@ func (n *Node) StartTCPBulk(dst netip.AddrPort, opts TCPBulkOptions) (*TCPBulk, 
 
 func (b *TCPBulk) run(dst netip.AddrPort, opts TCPBulkOptions) {
 	defer close(b.done)
-	conn, err := b.node.dialTCP(dst, opts)
+	conn, ep, err := b.node.dialTCP(dst, opts)
 	if err != nil {
 		b.err = err
 		return
 	}
 	defer conn.Close()
+	if opts.Abort {
+		defer ep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: true})
+	}
 	buf := make([]byte, 64<<10)
 	for !b.stop.Load() {
 		conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -220,17 +229,17 @@ func isTimeout(err error) bool {
 
 // dialTCP connects with the MSS set before the handshake (gonet's dialers
 // offer no way to set options first).
-func (n *Node) dialTCP(dst netip.AddrPort, opts TCPBulkOptions) (*gonet.TCPConn, error) {
+func (n *Node) dialTCP(dst netip.AddrPort, opts TCPBulkOptions) (*gonet.TCPConn, tcpip.Endpoint, error) {
 	a := dst.Addr().Unmap()
 	var wq waiter.Queue
 	ep, terr := n.stack.NewEndpoint(tcp.ProtocolNumber, protoOf(a), &wq)
 	if terr != nil {
-		return nil, fmt.Errorf("sim: node %s: TCP endpoint: %s", n.name, terr)
+		return nil, nil, fmt.Errorf("sim: node %s: TCP endpoint: %s", n.name, terr)
 	}
 	if opts.MSS > 0 {
 		if terr := ep.SetSockOptInt(tcpip.MaxSegOption, opts.MSS); terr != nil {
 			ep.Close()
-			return nil, fmt.Errorf("sim: node %s: TCP MSS %d: %s", n.name, opts.MSS, terr)
+			return nil, nil, fmt.Errorf("sim: node %s: TCP MSS %d: %s", n.name, opts.MSS, terr)
 		}
 	}
 	entry, ch := waiter.NewChannelEntry(waiter.WritableEvents)
@@ -243,14 +252,14 @@ func (n *Node) dialTCP(dst netip.AddrPort, opts TCPBulkOptions) (*gonet.TCPConn,
 			terr = ep.LastError()
 		case <-time.After(opts.ConnectTimeout):
 			ep.Close()
-			return nil, fmt.Errorf("sim: node %s: TCP connect to %v timed out", n.name, dst)
+			return nil, nil, fmt.Errorf("sim: node %s: TCP connect to %v timed out", n.name, dst)
 		}
 	}
 	if terr != nil {
 		ep.Close()
-		return nil, fmt.Errorf("sim: node %s: TCP connect to %v: %s", n.name, dst, terr)
+		return nil, nil, fmt.Errorf("sim: node %s: TCP connect to %v: %s", n.name, dst, terr)
 	}
-	return gonet.NewTCPConn(&wq, ep), nil
+	return gonet.NewTCPConn(&wq, ep), ep, nil
 }
 
 // Bytes returns the octets written so far (accepted by the local stack).

@@ -174,7 +174,7 @@ func RunRealtime(spec Spec, rt Realtime) (*results.Run, error) {
 		}
 		node := b.Nodes[src]
 		net.At(at, func() {
-			bulk, err := node.StartTCPBulk(dst, sim.TCPBulkOptions{MSS: mss})
+			bulk, err := node.StartTCPBulk(dst, sim.TCPBulkOptions{MSS: mss, Abort: true})
 			if err != nil && startErr == nil {
 				startErr = err
 			}
