@@ -238,6 +238,7 @@ type progress struct {
 	start time.Time
 	mu    sync.Mutex
 	n     int
+	last  time.Time // of the last redraw
 }
 
 func newProgress(total int) *progress {
@@ -254,9 +255,10 @@ func (p *progress) done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
-	if !p.tty {
+	if !p.tty || (p.n < p.total && time.Since(p.last) < 100*time.Millisecond) {
 		return
 	}
+	p.last = time.Now()
 	el := time.Since(p.start)
 	eta := time.Duration(float64(el) / float64(p.n) * float64(p.total-p.n))
 	const width = 30

@@ -173,3 +173,25 @@ func TestBench(t *testing.T) {
 		require.Equal(t, 1, strings.Count(stderr, "\n"), "%v: %q", args, stderr)
 	}
 }
+
+func TestValidateExperiment(t *testing.T) {
+	code, stdout, _ := run(t, "validate", "../../experiments/wire-cost-mtu.toml", "../../experiments/esp-throughput.toml")
+	require.Equal(t, 0, code, stdout)
+	require.Contains(t, stdout, "36 runs (36 configurations checked")
+	require.Contains(t, stdout, "24 benchmarks")
+	topo, err := filepath.Abs("../../topologies/lab-pair.toml")
+	require.NoError(t, err)
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	require.NoError(t, os.WriteFile(bad, []byte(`name = "bad"
+topology = "`+topo+`"
+reps = 2
+[[param]]
+name = "mtu"
+values = [1280, 1400]
+set = { "link[nosuch].mtu" = "${mtu}" }
+`), 0o644))
+	code, stdout, _ = run(t, "validate", bad)
+	require.Equal(t, 1, code)
+	require.Contains(t, stdout, "run mtu=1280,rep=1:")
+	require.Contains(t, stdout, `no link named "nosuch"`)
+}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/pqlab/pqlab/cmd/internal/bench"
+	"github.com/pqlab/pqlab/cmd/internal/experiment"
 	"github.com/pqlab/pqlab/cmd/internal/lab"
 	"github.com/pqlab/pqlab/models"
 	"github.com/pqlab/pqlab/sim"
@@ -18,7 +20,7 @@ import (
 
 func init() {
 	register(&command{name: "validate", usage: "FILE...",
-		short: "check topology files, peer profiles (models/peers) and CPU cost tables (models/cpu)", run: runValidate})
+		short: "check topology and experiment files, peer profiles (models/peers) and CPU cost tables (models/cpu)", run: runValidate})
 }
 
 // fileKind is what a TOML file of the lab holds.
@@ -29,6 +31,7 @@ const (
 	kindPeer
 	kindCostTable
 	kindCPUClasses
+	kindExperiment
 )
 
 // classesProbe is a minimal topology whose loading reads a models
@@ -72,6 +75,8 @@ func kindOf(path string) (fileKind, error) {
 		return kindPeer, nil
 	case top["ops"] != nil:
 		return kindCostTable, nil
+	case top["param"] != nil || top["bench"] != nil || top["reps"] != nil || top["baseline"] != nil:
+		return kindExperiment, nil
 	}
 	return kindTopology, nil
 }
@@ -124,6 +129,8 @@ func validateFile(path string, note func(string)) error {
 	case kindCostTable:
 		_, err := sim.LoadCostTable(path)
 		return err
+	case kindExperiment:
+		return validateExperiment(path, note)
 	case kindCPUClasses:
 		if _, err := os.Stat(path); err != nil {
 			return err
@@ -144,4 +151,47 @@ func validateFile(path string, note func(string)) error {
 		return fmt.Errorf("%s: %v", path, pe.Err)
 	}
 	return err
+}
+
+// validateExperiment checks an experiment file and every distinct
+// configuration of its grid as pqlab sweep would run it (lab.Check: the
+// overrides apply, the peer models can run the proposals).
+func validateExperiment(path string, note func(string)) error {
+	exp, err := experiment.Load(path)
+	if err != nil {
+		return err
+	}
+	ex, err := exp.Expand()
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	checked, nc := 0, 0
+	for _, p := range ex.Points {
+		if p.Record != nil {
+			nc++
+			continue
+		}
+		if p.Bench != nil {
+			if _, err := bench.ESPSuite(p.Bench.Cipher); err != nil {
+				return fmt.Errorf("%s: %v", path, err)
+			}
+			continue
+		}
+		key := p.Spec.Topology + "\x00" + strings.TrimSuffix(p.Spec.Name, ",rep="+p.Spec.Params["rep"])
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		checked++
+		if _, err := lab.Check(p.Spec); err != nil {
+			return fmt.Errorf("%s: run %s: %w", path, p.Spec.Name, err)
+		}
+	}
+	if exp.Bench != nil {
+		note(fmt.Sprintf("%d benchmarks", len(ex.Points)))
+		return nil
+	}
+	note(fmt.Sprintf("%d runs (%d configurations checked, %d not configurable, %d grid points left out)", len(ex.Points), checked, nc, ex.Skipped))
+	return nil
 }
