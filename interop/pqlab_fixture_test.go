@@ -72,6 +72,7 @@ type pqlabPair struct {
 	}
 	runErr chan error
 	stop   context.CancelFunc
+	t      *testing.T
 }
 
 // authKeyType maps an interop key algorithm to package auth's.
@@ -177,7 +178,7 @@ func newCharonForPqlab(t *testing.T, spec interopSpec) *pqlabPair {
 		t.Fatal(err)
 	}
 	dir := shortTempDir(t)
-	s := &pqlabPair{Pair: p, A: a, B: b, Dir: dir, KeyDir: filepath.Join(dir, "keys"), Spec: spec}
+	s := &pqlabPair{Pair: p, A: a, B: b, Dir: dir, KeyDir: filepath.Join(dir, "keys"), Spec: spec, t: t}
 	conn := Conn{
 		Name:        connName,
 		LocalAddrs:  []string{a.Outer.String()},
@@ -279,6 +280,7 @@ func (s *pqlabPair) Stop() error {
 	if s.stop == nil {
 		return nil
 	}
+	s.logDrops()
 	s.stop()
 	s.stop = nil
 	select {
@@ -423,4 +425,23 @@ func (s *pqlabPair) checkCapture(t *testing.T, decrypt bool) *CaptureReport {
 	t.Logf("capture: %d frames; IKE %d (%d encrypted, %d decrypted); ESP %d, %d decrypted with pqlab's keys",
 		len(r.Frames), r.IKEFrames(), ike, ikeDec, esp, dec)
 	return r
+}
+
+// logDrops reports the datagrams pqlab's engine discarded, by reason.
+func (s *pqlabPair) logDrops() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var st ike.Stats
+	if err := s.D.Do(ctx, func(_ time.Time, e *ike.Engine) error { st = e.Stats(); return nil }); err != nil {
+		return
+	}
+	var drops []string
+	for _, r := range ike.DropReasons() {
+		if n := st.Dropped[r]; n > 0 {
+			drops = append(drops, fmt.Sprintf("%v=%d", r, n))
+		}
+	}
+	if len(drops) > 0 {
+		s.t.Logf("pqlab engine drops: %s (of %d datagrams)", strings.Join(drops, " "), st.DatagramsIn)
+	}
 }

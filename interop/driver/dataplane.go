@@ -115,12 +115,16 @@ func (d *Driver) install(now time.Time, ev ike.Event) error {
 	if err != nil {
 		return err
 	}
-	out, err := d.db.AddOutbound(now, outCfg)
-	if err != nil {
+	inst := &installed{in: in, rekeyOf: c.RekeyOf, local: c.LocalTS, remote: c.RemoteTS}
+	if c.RekeyOf != 0 && !c.Initiator && d.children[c.RekeyOf] != nil {
+		// Responder of a rekey: keep sending on the old SA until the initiator, which switches
+		// first, deletes it (RFC 7296 Section 2.8). Should our response have been lost, the
+		// initiator has no inbound SA for the new one yet.
+		inst.pendingOut = &outCfg
+	} else if inst.out, err = d.db.AddOutbound(now, outCfg); err != nil {
 		d.db.RemoveInbound(c.InboundSPI)
 		return err
 	}
-	inst := &installed{in: in, out: out}
 	d.children[c.InboundSPI] = inst
 	if d.keys != nil {
 		if err := d.keys.AddChild(c); err != nil {
@@ -223,7 +227,9 @@ func (d *Driver) remove(inSPI uint32) {
 	}
 	delete(d.children, inSPI)
 	d.db.RemoveInbound(inSPI)
-	d.db.RemoveOutbound(inst.out)
+	if inst.out != nil {
+		d.db.RemoveOutbound(inst.out)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), ipTimeout)
 	defer cancel()
 	for _, p := range inst.routes {
@@ -234,6 +240,36 @@ func (d *Driver) remove(inSPI uint32) {
 		if err := d.ipc.DelRoute(ctx, p, d.tun.Name()); err != nil {
 			d.log.Warn("route", "err", err)
 		}
+	}
+	d.activatePending(time.Now())
+}
+
+// activatePending installs the waiting outbound SA of every Child SA whose predecessor is gone,
+// unless another Child SA with the same selectors already sends: in a rekey collision that this
+// end won, the peer's redundant Child SA (which this end answered) must not take over from the
+// winner before the peer deletes it (RFC 7296 Section 2.8.1).
+func (d *Driver) activatePending(now time.Time) {
+	for spi, c := range d.children {
+		if c.pendingOut == nil || d.children[c.rekeyOf] != nil {
+			continue
+		}
+		busy := false
+		for other, o := range d.children {
+			if other != spi && o.out != nil && slices.Equal(o.local, c.local) && slices.Equal(o.remote, c.remote) {
+				busy = true
+				break
+			}
+		}
+		if busy {
+			continue
+		}
+		out, err := d.db.AddOutbound(now, *c.pendingOut)
+		if err != nil {
+			d.log.Error("installing outbound SA", "in", fmt.Sprintf("%08x", spi), "err", err)
+			continue
+		}
+		c.out, c.pendingOut = out, nil
+		d.log.Debug("outbound SA active", "in", fmt.Sprintf("%08x", spi), "out", fmt.Sprintf("%08x", out.SPI()))
 	}
 }
 

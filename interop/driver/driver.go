@@ -146,9 +146,15 @@ type Driver struct {
 
 // installed is a Child SA's data-plane state.
 type installed struct {
-	in     *esp.InboundSA
-	out    *esp.OutboundSA
-	routes []netip.Prefix
+	in  *esp.InboundSA
+	out *esp.OutboundSA // nil while pendingOut waits
+	// pendingOut is the outbound SA of a Child SA this end created as the responder of a rekey,
+	// installed only once the SA it replaces (rekeyOf) is gone and no other Child SA with the same
+	// selectors sends (see activatePending).
+	pendingOut    *esp.SAConfig
+	rekeyOf       uint32
+	local, remote []ike.TrafficSelector
+	routes        []netip.Prefix
 }
 
 // New checks cfg, creates the engine, opens the sockets and the TUN device (in cfg.Netns) and
@@ -384,7 +390,9 @@ func (d *Driver) Close() error {
 		}
 		for spi, c := range d.children {
 			d.db.RemoveInbound(spi)
-			d.db.RemoveOutbound(c.out)
+			if c.out != nil {
+				d.db.RemoveOutbound(c.out)
+			}
 		}
 		clear(d.children)
 	})
