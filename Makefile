@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 OUT      ?= results/default
 
 # The standard experiments of experiments/ (make experiments).
-EXPERIMENTS := latency-rtt-loss wire-cost-mtu placement-fragdrop reconnect-storm esp-throughput interop-matrix rekey-storm
+EXPERIMENTS := latency-rtt-loss wire-cost-mtu placement-fragdrop reconnect-storm esp-throughput esp-realtime interop-matrix rekey-storm
 
 .PHONY: all build run test bench fuzz lint clean experiments baseline
 

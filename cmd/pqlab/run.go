@@ -18,7 +18,7 @@ import (
 
 func init() {
 	register(&command{name: "run",
-		usage: "[TOPOLOGY.toml] [--seed N] [--out DIR] [--pcap] [--keys] [--duration D] [--set KEY=VALUE]... [--reps N] [--jobs N]",
+		usage: "[TOPOLOGY.toml] [--seed N] [--out DIR] [--pcap] [--keys] [--duration D] [--set KEY=VALUE]... [--reps N] [--jobs N] [--realtime [--window D] [--rounds N]]",
 		short: "run a topology (or, without one, the quick default experiment) and write results, plots and a report",
 		run:   runRun})
 }
@@ -41,6 +41,9 @@ func runRun(args []string, stdout io.Writer) error {
 	jobs := fs.Int("jobs", runtime.GOMAXPROCS(0), "runs in parallel (default experiment)")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a topology field, e.g. --set 'link[0].mtu=1280' (repeatable)")
+	realtime := fs.Bool("realtime", false, "run on the wall clock and measure ESP throughput: TCP bulk through the tunnel against plain forwarding (the topology's first initiator and its peer need lan_hosts = 2, e.g. topologies/realtime-pair.toml)")
+	window := fs.Duration("window", lab.RealtimeDefaults.Window, "with --realtime: length of each measurement")
+	rounds := fs.Int("rounds", lab.RealtimeDefaults.Rounds, "with --realtime: ESP and plain measurements, interleaved")
 	if err := fs.Parse(reorderFlags(args)); err != nil {
 		return err
 	}
@@ -50,6 +53,9 @@ func runRun(args []string, stdout io.Writer) error {
 	}
 	if *dur < 0 || *reps < 1 || *jobs < 1 {
 		return fmt.Errorf("--duration must not be negative, --reps and --jobs at least 1")
+	}
+	if *realtime && (fs.NArg() != 1 || *window <= 0 || *rounds < 1) {
+		return fmt.Errorf("--realtime needs a topology file, a positive --window and --rounds of at least 1")
 	}
 	ov := lab.Overrides{}
 	for _, s := range sets {
@@ -110,9 +116,26 @@ func runRun(args []string, stdout io.Writer) error {
 		}
 	}
 	start := time.Now()
-	f, warnings, err := runSpecs(specs, *jobs, stdout)
-	if err != nil {
-		return err
+	var f *results.File
+	var warnings []string
+	if *realtime {
+		r, err := lab.RunRealtime(specs[0], lab.Realtime{Window: *window, Rounds: *rounds})
+		if err != nil {
+			return err
+		}
+		if r.Handshakes == nil {
+			r.Handshakes = []results.Handshake{}
+		}
+		f = &results.File{Schema: results.Schema, Runs: []results.Run{*r}}
+		for _, t := range r.Throughput {
+			fmt.Fprintf(stdout, "ESP %s, %d-octet packets: %.2f Gbit/s through the tunnel, %.2f Gbit/s plain forwarding (medians of %d windows of %v)\n",
+				t.Cipher, t.PacketSize, t.Gbps, t.BaselineGbps, *rounds, *window)
+		}
+	} else {
+		var err error
+		if f, warnings, err = runSpecs(specs, *jobs, stdout); err != nil {
+			return err
+		}
 	}
 	for _, w := range warnings {
 		fmt.Fprintln(stdout, "note:", w)
@@ -173,7 +196,7 @@ func reorderFlags(args []string) []string {
 }
 
 // boolFlag names the flags of run that take no value.
-var boolFlag = map[string]bool{"pcap": true, "keys": true, "h": true, "help": true, "list": true, "update-baseline": true,
+var boolFlag = map[string]bool{"pcap": true, "keys": true, "h": true, "help": true, "list": true, "update-baseline": true, "realtime": true,
 	"kex": true, "handshake": true, "esp": true}
 
 // runSpecs runs specs on jobs workers and returns them as one file, in

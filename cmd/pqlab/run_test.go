@@ -114,6 +114,8 @@ func TestRunBadInput(t *testing.T) {
 		{"run", "--set", "duration=5s"},
 		{"run", "a.toml", "b.toml"},
 		{"run", "--reps", "0"},
+		{"run", "--realtime"},
+		{"run", "../../topologies/two-sites.toml", "--realtime"}, // needs two LAN hosts per gateway
 		{"validate"},
 		{"calibrate", "--rounds", "0"},
 	} {

@@ -74,8 +74,8 @@ func runSweep(args []string, stdout io.Writer) error {
 	if *reps > 0 {
 		exp.Reps = *reps
 	}
-	if exp.Bench != nil {
-		*jobs = 1 // benchmarks measure one core each; parallel runs would disturb them
+	if exp.Bench != nil || exp.Realtime != nil {
+		*jobs = 1 // measurements on the wall clock: parallel runs would disturb them
 	}
 	if *update && (sh.n > 0 || exp.BaselinePath() == "") {
 		return fmt.Errorf("--update-baseline needs a whole sweep of an experiment with a baseline")
@@ -254,6 +254,17 @@ func runPoint(p experiment.Point, warn func(string)) (*results.Run, error) {
 	s := p.Spec
 	s.Topology = relPath(s.Topology)
 	s.Warn = warn
+	if p.Realtime != nil {
+		r, err := lab.RunRealtime(s, *p.Realtime)
+		if err != nil {
+			return nil, err
+		}
+		r.Name = s.Name // RunRealtime adds its windows to Params; the name stays the grid's
+		if r.Handshakes == nil {
+			r.Handshakes = []results.Handshake{}
+		}
+		return r, nil
+	}
 	return lab.Run(s)
 }
 

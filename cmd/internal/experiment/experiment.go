@@ -80,6 +80,10 @@ type File struct {
 	// Bench makes the experiment a set of benchmarks instead of simulated
 	// runs (ESP throughput).
 	Bench *Bench `toml:"bench"`
+	// Realtime makes every run a real-time data-plane measurement
+	// (lab.RunRealtime: TCP bulk through the ESP tunnel against plain
+	// forwarding through the same gateways, on the wall clock).
+	Realtime *Realtime `toml:"realtime"`
 	// Baseline is the wire baseline the experiment is compared with
 	// (relative to the file), for regression experiments.
 	Baseline string `toml:"baseline"`
@@ -118,6 +122,18 @@ type Case struct {
 	Proposal string            `toml:"proposal"`
 	Set      map[string]any    `toml:"set"`
 	Vars     map[string]string `toml:"vars"`
+}
+
+// Realtime configures the real-time runs of an experiment (see
+// lab.Realtime; zero fields take lab.RealtimeDefaults).
+type Realtime struct {
+	From   string `toml:"from"`
+	To     string `toml:"to"`
+	Window string `toml:"window"`
+	Warmup string `toml:"warmup"`
+	Rounds int    `toml:"rounds"`
+
+	rt lab.Realtime
 }
 
 // Bench describes a benchmark experiment (see package bench).
@@ -225,6 +241,26 @@ func (f *File) check() error {
 	}
 	if f.Topology == "" {
 		return f.file.Errorf("topology", "missing")
+	}
+	if r := f.Realtime; r != nil {
+		r.rt = lab.Realtime{From: r.From, To: r.To, Rounds: r.Rounds}
+		for _, d := range []struct {
+			field string
+			s     string
+			dst   *time.Duration
+		}{{"window", r.Window, &r.rt.Window}, {"warmup", r.Warmup, &r.rt.Warmup}} {
+			if d.s == "" {
+				continue
+			}
+			v, err := time.ParseDuration(d.s)
+			if err != nil || v <= 0 {
+				return f.file.Errorf("realtime."+d.field, "bad duration %q", d.s)
+			}
+			*d.dst = v
+		}
+		if r.Rounds < 0 || r.Rounds > 100 {
+			return f.file.Errorf("realtime.rounds", "want 1..100, got %d", r.Rounds)
+		}
 	}
 	if _, err := os.Stat(f.rel(f.Topology)); err != nil {
 		return f.file.Errorf("topology", "%v", err)
@@ -530,6 +566,9 @@ type Point struct {
 	Record *results.Run
 	// Bench, when set, is the benchmark to run.
 	Bench *BenchPoint
+	// Realtime, when set, makes the run a real-time data-plane
+	// measurement (lab.RunRealtime).
+	Realtime *lab.Realtime
 }
 
 // Name is the run name of the point.
@@ -808,7 +847,12 @@ func (e *expander) point(idx []int, rep int) (*Point, bool, error) {
 			}
 		}
 	}
-	return &Point{Spec: spec}, false, nil
+	pt := &Point{Spec: spec}
+	if f.Realtime != nil {
+		rt := f.Realtime.rt
+		pt.Realtime = &rt
+	}
+	return pt, false, nil
 }
 
 func tableKind(t string) string {

@@ -43,6 +43,7 @@ func TestLoadErrors(t *testing.T) {
 		{"name = \"x\"\ntopology = \"../topologies/lab-pair.toml\"\n[[param]]\nname = \"s\"\nkind = \"suite\"\non = [\"node[gw-a]\"]\nvalues = [\"nonsense\"]\n", "value \"nonsense\": not a known suite label"},
 		{"name = \"x\"\ntopology = \"../topologies/lab-pair.toml\"\n[[param]]\nname = \"a\"\nvalues = []\n", "param[0].values: no values"},
 		{"name = \"x\"\n[bench]\nciphers = [\"aes128gcm16\"]\nsizes = [10]\n", "bench.sizes: size 10 outside"},
+		{"name = \"x\"\ntopology = \"../topologies/realtime-pair.toml\"\n[realtime]\nwindow = \"forever\"\n", ":4: realtime.window: bad duration"},
 	} {
 		_, err := Load(write(t, c.body))
 		require.Error(t, err, c.body)
@@ -196,4 +197,18 @@ func TestWireSummaryAndDiff(t *testing.T) {
 	require.Contains(t, d, "- b #0")
 	require.Contains(t, d, "+ b #0")
 	require.Contains(t, d, "bytes=11")
+}
+
+func TestRealtimeExperiment(t *testing.T) {
+	f, err := Load("../../../experiments/esp-realtime.toml")
+	require.NoError(t, err)
+	ex, err := f.Expand()
+	require.NoError(t, err)
+	require.Len(t, ex.Points, 4)
+	for _, p := range ex.Points {
+		require.NotNil(t, p.Realtime)
+		require.Equal(t, time.Second, p.Realtime.Window)
+		require.Equal(t, 3, p.Realtime.Rounds)
+		require.Equal(t, []any{p.Spec.Params["cipher"]}, p.Spec.Overrides["node[gw-a].esp_proposals"])
+	}
 }

@@ -155,3 +155,16 @@ func TestSuiteLabel(t *testing.T) {
 		require.Equal(t, want, SuiteLabel(in), in)
 	}
 }
+
+func TestThroughputBars(t *testing.T) {
+	f := &results.File{Runs: []results.Run{
+		{Name: "a", Params: map[string]string{"mode": "realtime"}, Throughput: []results.Throughput{{Cipher: "aes128gcm16", PacketSize: 1432, Gbps: 0.3, BaselineGbps: 0.5}}},
+		{Name: "b", Params: map[string]string{"mode": "realtime"}, Throughput: []results.Throughput{{Cipher: "chacha20poly1305", PacketSize: 1432, Gbps: 0.28, BaselineGbps: 0.5}}},
+	}}
+	fig, err := Throughput(f)
+	require.NoError(t, err)
+	require.Contains(t, fig.Title, "plain forwarding")
+	require.Len(t, fig.Legend, 2)
+	_, err = Save([]Figure{*fig}, t.TempDir())
+	require.NoError(t, err)
+}

@@ -1,6 +1,7 @@
 package plots
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -289,6 +290,15 @@ func Throughput(f *results.File) (*Figure, error) {
 	if len(by) == 0 {
 		return nil, nil
 	}
+	realtime := false
+	for _, r := range f.Runs {
+		if r.Params["mode"] == "realtime" && len(r.Throughput) > 0 {
+			realtime = true
+		}
+	}
+	if _, labels := categories(sizes); len(labels) == 1 || realtime {
+		return throughputBars(f, realtime)
+	}
 	sort.Slice(dirs, func(i, j int) bool { return dirs[i] > dirs[j] }) // seal, open
 	pos, labels := categories(sizes)
 	fig := &Figure{Title: "ESP tunnel-mode throughput on one core (solid) and the raw cipher in the same run (dashed)", Cols: len(dirs)}
@@ -352,4 +362,63 @@ func categories(vals []float64) (map[float64]float64, []string) {
 		labels = append(labels, formatNum(v))
 	}
 	return pos, labels
+}
+
+// throughputBars draws throughput per cipher as bars (ESP and its baseline
+// side by side), for measurements at one packet size, such as real-time
+// runs (whose baseline is plain forwarding through the same gateways).
+func throughputBars(f *results.File, realtime bool) (*Figure, error) {
+	type acc struct{ esp, base []float64 }
+	by := map[string]*acc{}
+	var ciphers []string
+	size := 0
+	for _, r := range f.Runs {
+		for _, t := range r.Throughput {
+			if t.Direction == "open" {
+				continue
+			}
+			a := by[t.Cipher]
+			if a == nil {
+				a = &acc{}
+				by[t.Cipher] = a
+				ciphers = append(ciphers, t.Cipher)
+			}
+			a.esp = append(a.esp, t.Gbps)
+			a.base = append(a.base, t.BaselineGbps)
+			size = t.PacketSize
+		}
+	}
+	if len(ciphers) == 0 {
+		return nil, nil
+	}
+	title := fmt.Sprintf("ESP throughput per cipher on one core, %d-octet packets:\nESP and the raw cipher over the same octets", size)
+	baseLabel := "raw cipher over the same octets"
+	if realtime {
+		title = fmt.Sprintf("TCP bulk transfer through the ESP tunnel and plain forwarding\nthrough the same gateways (%d-octet packets, real time)", size)
+		baseLabel = "plain forwarding, same gateways and links"
+	}
+	p := newPlot(title, "ESP cipher", "throughput (Gbit/s), median of runs")
+	w := vg.Points(18)
+	for i, set := range []func(*acc) []float64{func(a *acc) []float64 { return a.esp }, func(a *acc) []float64 { return a.base }} {
+		vals := make(plotter.Values, len(ciphers))
+		for j, c := range ciphers {
+			vals[j] = nanToZero(results.Quantile(set(by[c]), 0.5))
+		}
+		b, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		b.Color = palette(i)
+		b.LineStyle.Width = 0
+		b.Offset = w * vg.Length(float64(i)-0.5)
+		p.Add(b)
+	}
+	p.NominalX(ciphers...)
+	p.X.Min, p.X.Max = -0.6, float64(len(ciphers))-0.4
+	p.Y.Min = 0
+	legend := []LegendEntry{
+		{Label: "through ESP", Thumbs: []plot.Thumbnailer{boxThumb{palette(0)}}},
+		{Label: baseLabel, Thumbs: []plot.Thumbnailer{boxThumb{palette(1)}}},
+	}
+	return single(p, legend), nil
 }
