@@ -108,7 +108,8 @@ func runSweep(args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout)
 		return nil
 	}
-	if *out == "" {
+	defaultOut := *out == ""
+	if defaultOut {
 		*out = filepath.Join("results", exp.Name)
 		if sh.n > 0 {
 			*out = filepath.Join(*out, fmt.Sprintf("shard-%d-of-%d", sh.i, sh.n))
@@ -129,8 +130,12 @@ func runSweep(args []string, stdout io.Writer) error {
 	if sh.n > 0 {
 		fmt.Fprintf(stdout, "shard %d/%d: %d of %d runs in %.1f s\nresults: %s\n", sh.i, sh.n, len(f.Runs), len(ex.Points),
 			time.Since(start).Seconds(), resPath)
-		fmt.Fprintf(stdout, "join the shards: pqlab merge -o %s %s\n", filepath.Join(filepath.Dir(*out), "results.json"),
-			filepath.Join(filepath.Dir(*out), "shard-*-of-"+strconv.Itoa(sh.n)))
+		if defaultOut {
+			fmt.Fprintf(stdout, "join the shards: pqlab merge -o %s %s\n", filepath.Join(filepath.Dir(*out), "results.json"),
+				filepath.Join(filepath.Dir(*out), "shard-*-of-"+strconv.Itoa(sh.n)))
+		} else {
+			fmt.Fprintf(stdout, "join the shards: pqlab merge -o OUT/results.json SHARD_DIR... (all %d shards)\n", sh.n)
+		}
 		return nil
 	}
 	plotDir := filepath.Join(*out, "plots")
