@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -284,4 +285,92 @@ func TestSummarize(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestHubSummaryRoutes: a hub with 70 spokes (RouteAuto picks summary
+// routes at AutoSummaryPeers) keeps a handful of tunnel routes whatever
+// the number of Child SAs, and every spoke's pings cross the tunnels.
+func TestHubSummaryRoutes(t *testing.T) {
+	const spokes = 70
+	src := `name = "hub70"
+seed = 3
+duration = "30s"
+
+[[node]]
+name = "inet"
+kind = "internet"
+
+[[node]]
+name = "hub"
+kind = "gateway"
+cpu = "hub-server"
+lan_hosts = 1
+
+[[link]]
+a = "hub"
+b = "inet"
+delay = "1ms"
+
+[[group]]
+name = "s"
+count = 70
+kind = "gateway"
+cpu = "branch-appliance"
+lan_hosts = 1
+
+  [group.uplink]
+  to = "inet"
+  delay = "uniform(5ms,20ms)"
+
+  [[group.traffic]]
+  kind = "ping"
+  to = "hub-h1"
+  start = "5s"
+  interval = "1s"
+  count = 3
+`
+	top, err := topology.Parse("hub70.toml", []byte(src), topology.LoadOptions{ModelsDir: "../../models"})
+	require.NoError(t, err)
+	b, err := topology.Build(top, topology.BuildOptions{})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	sw := loadPeer(t, "strongswan-6")
+	proposals := []string{"aes256gcm16-prfsha384-x25519-ke1_mlkem768"}
+	hubLAN := top.Node("hub").LAN
+	var hubConns []Connection
+	var spokeGws []*Gateway
+	for i := 1; i <= spokes; i++ {
+		name := fmt.Sprintf("s-%02d", i)
+		lan := top.Node(name).LAN
+		hubConns = append(hubConns, Connection{Peer: name, LocalTS: []netip.Prefix{hubLAN}, RemoteTS: []netip.Prefix{lan}})
+		cfg, err := EngineConfig(sw, NodeSpec{Name: name, Addr: b.Addr(name), Proposals: proposals, PSK: "k",
+			Connections: []Connection{{Peer: "hub", Initiate: true, Remote: b.Addr("hub"), LocalTS: []netip.Prefix{lan}, RemoteTS: []netip.Prefix{hubLAN}}}})
+		require.NoError(t, err)
+		g, err := New(b.Nodes[name], Config{Engine: cfg, Addr: b.Addr(name)})
+		require.NoError(t, err)
+		spokeGws = append(spokeGws, g)
+	}
+	cfg, err := EngineConfig(sw, NodeSpec{Name: "hub", Addr: b.Addr("hub"), Proposals: proposals, PSK: "k", Connections: hubConns})
+	require.NoError(t, err)
+	hub, err := New(b.Nodes["hub"], Config{Engine: cfg, Addr: b.Addr("hub")})
+	require.NoError(t, err)
+	sum := hub.SummaryRoutes()
+	require.NotEmpty(t, sum)
+	require.Less(t, len(sum), 10, "70 consecutive /24s summarise to a few prefixes: %v", sum)
+	require.Empty(t, spokeGws[0].SummaryRoutes(), "one connection: per-child routes")
+	require.NoError(t, b.Start())
+	b.Net.At(time.Second, func() {
+		for _, g := range spokeGws {
+			_, err := g.Initiate("hub")
+			require.NoError(t, err)
+		}
+	})
+	b.Net.Run(10 * time.Second)
+	require.Equal(t, spokes, hub.ChildSAs())
+	require.Len(t, tunnelRoutes(hub), len(sum), "no route per Child SA")
+	for i := 1; i <= spokes; i++ {
+		st := b.Pingers[fmt.Sprintf("s-%02d-h1", i)][0].Stats()
+		require.EqualValues(t, 3, st.Received, "spoke %d", i)
+	}
+	require.EqualValues(t, 3*spokes, hub.Stats().ESPSent)
 }
