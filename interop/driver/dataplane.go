@@ -40,7 +40,7 @@ func (d *Driver) handleEvent(ev ike.Event) {
 		}
 	case ike.EventChildSADeleted:
 		attrs = append(attrs, "child", ev.Child.Name, "in", fmt.Sprintf("%08x", ev.Child.InboundSPI))
-		d.remove(ev.Child.InboundSPI)
+		d.remove(ev.Child.InboundSPI, ev.Reason.Cause == ike.CauseRekeyed)
 	case ike.EventIKESADeleted, ike.EventFailed:
 		defer d.scheduleReconnect(now, ev)
 	}
@@ -110,6 +110,13 @@ func (d *Driver) install(now time.Time, ev ike.Event) error {
 	outCfg.Rand = d.rand
 	if _, err := esp.NewOutboundSA(outCfg); err != nil { // validate before installing anything
 		return err
+	}
+	for i, l := range d.lingering { // the engine may reuse a released SPI
+		if l.spi == c.InboundSPI {
+			d.db.RemoveInbound(l.spi)
+			d.lingering = slices.Delete(d.lingering, i, i+1)
+			break
+		}
 	}
 	in, err := d.db.AddInbound(now, inCfg)
 	if err != nil {
@@ -219,14 +226,19 @@ func routeFields(out string) (via netip.Addr, dev string) {
 	return via, dev
 }
 
-// remove deletes a Child SA's ESP SAs and releases its routes.
-func (d *Driver) remove(inSPI uint32) {
+// remove deletes a Child SA's ESP SAs and releases its routes. The inbound SA of a Child SA
+// replaced by a rekey (linger) stays for InboundLinger.
+func (d *Driver) remove(inSPI uint32, linger bool) {
 	inst := d.children[inSPI]
 	if inst == nil {
 		return
 	}
 	delete(d.children, inSPI)
-	d.db.RemoveInbound(inSPI)
+	if linger {
+		d.lingering = append(d.lingering, lingerSA{spi: inSPI, at: time.Now().Add(InboundLinger)})
+	} else {
+		d.db.RemoveInbound(inSPI)
+	}
 	if inst.out != nil {
 		d.db.RemoveOutbound(inst.out)
 	}

@@ -128,11 +128,12 @@ type Driver struct {
 	done  chan struct{}
 
 	// Engine goroutine state.
-	stopping bool
-	retry    map[string]time.Time // peer name -> when to initiate again
-	children map[uint32]*installed
-	routes   map[netip.Prefix]int
-	pinned   map[netip.Addr]string
+	stopping  bool
+	lingering []lingerSA           // inbound SAs of rekeyed Child SAs, removed a little later
+	retry     map[string]time.Time // peer name -> when to initiate again
+	children  map[uint32]*installed
+	routes    map[netip.Prefix]int
+	pinned    map[netip.Addr]string
 
 	mu     sync.Mutex
 	events []ike.Event
@@ -143,6 +144,17 @@ type Driver struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 }
+
+// lingerSA is an inbound SA kept for InboundLinger after its Child SA was replaced by a rekey.
+type lingerSA struct {
+	spi uint32
+	at  time.Time
+}
+
+// InboundLinger is how long the inbound SA of a rekeyed Child SA keeps accepting packets after
+// the SA was deleted: ESP the peer sent on it just before the switch (queued behind the Delete,
+// or read by another socket reader than the IKE messages, as raw ESP is) still opens.
+const InboundLinger = time.Second
 
 // installed is a Child SA's data-plane state.
 type installed struct {
@@ -327,11 +339,15 @@ func (d *Driver) Run(ctx context.Context) error {
 		d.flush()
 		d.reconnect(time.Now())
 		d.flush()
+		d.expireLingering(time.Now())
 		next, ok := d.eng.NextTimeout()
 		for _, at := range d.retry {
 			if !ok || at.Before(next) {
 				next, ok = at, true
 			}
+		}
+		if len(d.lingering) > 0 && (!ok || d.lingering[0].at.Before(next)) {
+			next, ok = d.lingering[0].at, true
 		}
 		if d.stopping {
 			if len(d.eng.SAs()) == 0 || !time.Now().Before(graceEnd) {
@@ -388,6 +404,10 @@ func (d *Driver) Close() error {
 				err = errors.Join(err, e)
 			}
 		}
+		for _, l := range d.lingering {
+			d.db.RemoveInbound(l.spi)
+		}
+		d.lingering = nil
 		for spi, c := range d.children {
 			d.db.RemoveInbound(spi)
 			if c.out != nil {
@@ -508,6 +528,14 @@ func (d *Driver) initiate(now time.Time, name string) (ike.SAID, error) {
 	}
 	d.log.Info("initiate", "peer", name, "sa", id, "remote", p.Remote)
 	return id, nil
+}
+
+// expireLingering removes the lingering inbound SAs whose time is up (engine goroutine).
+func (d *Driver) expireLingering(now time.Time) {
+	for len(d.lingering) > 0 && !now.Before(d.lingering[0].at) {
+		d.db.RemoveInbound(d.lingering[0].spi)
+		d.lingering = d.lingering[1:]
+	}
 }
 
 // reconnect initiates the peers whose reconnect time has come (engine goroutine).
