@@ -15,17 +15,20 @@
 //     and every event from PollEvent is acted on: a new or rekeyed Child SA installs an inbound and
 //     an outbound ESP SA (keys, SPIs, traffic selectors, UDP encapsulation and ports from the
 //     event) and routes its remote traffic selectors through the TUN device; a deleted Child SA
-//     removes them again; the ESP key log is appended (see KeyLog).
+//     removes them again (the inbound SA of a rekeyed one after InboundLinger); the key log gets
+//     the Child SA's ESP keys and the engine's IKE SA keys (see KeyLog).
 //
 // Data goroutines run beside the engine without touching it: TUN reads are sealed by the outbound
 // SA whose selectors cover the packet (esp.OutboundSet.SealTunnel) and sent as ESP in UDP from port
 // 4500 (RFC 3948) or as raw ESP; ESP received on port 4500 or the raw socket is opened by the
 // inbound SA its SPI names (esp.DB.Open, which also checks the inner packet against the selectors)
 // and written to the TUN device. Byte and packet limits reached in the data plane come back to the
-// engine as Engine.ChildSALimit.
+// engine as Engine.ChildSALimit. As the responder of a Child SA rekey the driver keeps sending on
+// the old SA until the initiator, which switches first, deletes it (RFC 7296 Section 2.8).
 //
 // Sockets, the raw ESP socket and the TUN device are created in a network namespace when
 // Config.Netns names one (realnet.InNetns); everything else runs in the calling process, so tests
 // can run several drivers in one process. Run returns when its context ends, after deleting the IKE
-// SAs it holds (Config.NoDeleteOnExit keeps them) and closing everything.
+// SAs it holds (Config.NoDeleteOnExit keeps them) and closing everything. Config.Reconnect brings
+// a peer of Config.Initiate back after its IKE SA ended for a reason other than a local delete.
 package driver
