@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -80,6 +81,23 @@ func (n *Netns) setup(ctx context.Context) error {
 			p := "/proc/sys/net/ipv6/conf/" + f + "/disable_ipv6"
 			if err := os.WriteFile(p, []byte("1"), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("interop: disable IPv6: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// EnableIPv6 turns IPv6 back on in the namespace (CreateNetns disables it), for the interfaces
+// that exist and those created later.
+func (n *Netns) EnableIPv6() error {
+	return realnet.InNetns(n.Path(), func() error {
+		files, err := filepath.Glob("/proc/sys/net/ipv6/conf/*/disable_ipv6")
+		if err != nil {
+			return err
+		}
+		for _, p := range files {
+			if err := os.WriteFile(p, []byte("0"), 0); err != nil {
+				return fmt.Errorf("interop: enable IPv6: %w", err)
 			}
 		}
 		return nil

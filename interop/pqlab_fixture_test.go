@@ -42,6 +42,8 @@ type interopSpec struct {
 	// TweakPqlab and TweakCharon, if set, edit pqlab's peer and charon's connection.
 	TweakPqlab  func(*ike.PeerConfig)
 	TweakCharon func(*Conn)
+	// IPv6 runs the tunnel over IPv6 (outerA6, outerB6) with IPv6 inner addresses.
+	IPv6 bool
 	// CharonLogLevels override charon's log levels (CharonConfig.LogLevels).
 	CharonLogLevels map[string]string
 	// Negative cases: pqlab trusts an unrelated CA instead of charon's, charon trusts an
@@ -75,6 +77,17 @@ type pqlabPair struct {
 	t      *testing.T
 }
 
+// IPv6 addresses of the IPv6 variant, from the documentation prefix (RFC 3849).
+var (
+	outerA6 = netip.MustParseAddr("2001:db8:1::1")
+	outerB6 = netip.MustParseAddr("2001:db8:1::2")
+	innerA6 = netip.MustParseAddr("2001:db8:a::1")
+	innerB6 = netip.MustParseAddr("2001:db8:b::1")
+)
+
+// host returns the host prefix of a (/32 or /128).
+func host(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
+
 // authKeyType maps an interop key algorithm to package auth's.
 func authKeyType(a KeyAlg) auth.KeyType {
 	switch a {
@@ -102,8 +115,8 @@ func newPqlabPair(t *testing.T, spec interopSpec) *pqlabPair {
 		Children: []ike.ChildConfig{{
 			Name:         childName,
 			ESPProposals: []string{spec.ESPProposals},
-			LocalTS:      []ike.TrafficSelector{ike.MustTS(netip.PrefixFrom(b.Inner, 32).String())},
-			RemoteTS:     []ike.TrafficSelector{ike.MustTS(netip.PrefixFrom(a.Inner, 32).String())},
+			LocalTS:      []ike.TrafficSelector{ike.MustTS(host(b.Inner).String())},
+			RemoteTS:     []ike.TrafficSelector{ike.MustTS(host(a.Inner).String())},
 		}},
 	}
 	var err error
@@ -174,7 +187,23 @@ func newCharonForPqlab(t *testing.T, spec interopSpec) *pqlabPair {
 	a, b := peersOf(p)
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	if err := a.NS.AddAddr(ctx, "lo", netip.PrefixFrom(a.Inner, 32)); err != nil {
+	if spec.IPv6 {
+		a.Outer, a.Inner, b.Outer, b.Inner = outerA6, innerA6, outerB6, innerB6
+		for _, side := range []struct {
+			ns  *Netns
+			dev string
+			a   netip.Addr
+		}{{p.A, VethA, outerA6}, {p.B, VethB, outerB6}} {
+			if err := side.ns.EnableIPv6(); err != nil {
+				t.Fatal(err)
+			}
+			// nodad: usable at once (no Duplicate Address Detection on the test link).
+			if _, err := side.ns.IP(ctx, "addr", "add", netip.PrefixFrom(side.a, 64).String(), "dev", side.dev, "nodad"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := a.NS.AddAddr(ctx, "lo", host(a.Inner)); err != nil {
 		t.Fatal(err)
 	}
 	dir := shortTempDir(t)
@@ -189,8 +218,8 @@ func newCharonForPqlab(t *testing.T, spec interopSpec) *pqlabPair {
 		Remote:      Auth{Method: "psk", ID: b.ID},
 		Children: []Child{{
 			Name:         childName,
-			LocalTS:      []string{netip.PrefixFrom(a.Inner, 32).String()},
-			RemoteTS:     []string{netip.PrefixFrom(b.Inner, 32).String()},
+			LocalTS:      []string{host(a.Inner).String()},
+			RemoteTS:     []string{host(b.Inner).String()},
 			ESPProposals: []string{spec.ESPProposals},
 		}},
 	}
@@ -244,7 +273,7 @@ func (s *pqlabPair) startDriver(t *testing.T, dc driver.Config) {
 		dc.Netns = s.B.NS.Name
 	}
 	if len(dc.Inner) == 0 {
-		dc.Inner = []netip.Prefix{netip.PrefixFrom(s.B.Inner, 32)}
+		dc.Inner = []netip.Prefix{host(s.B.Inner)}
 	}
 	if dc.KeyLogDir == "" {
 		dc.KeyLogDir = s.KeyDir
@@ -390,7 +419,7 @@ func (s *pqlabPair) checkCapture(t *testing.T, decrypt bool) *CaptureReport {
 			continue
 		}
 		esp++
-		if strings.Contains(f.Protocols, ":esp:ip:") {
+		if strings.Contains(f.Protocols, ":esp:ip:") || strings.Contains(f.Protocols, ":esp:ipv6:") {
 			dec++
 		}
 	}

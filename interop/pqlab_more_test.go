@@ -301,3 +301,39 @@ func (s *pqlabPair) pingEventually(t *testing.T, ctx context.Context) {
 		}
 	}
 }
+
+// TestPqlabIPv6AgainstStrongSwan runs the tunnel over IPv6 with IPv6 inner addresses, pqlab in
+// each role: NAT-T on UDP 4500 over IPv6, /128 traffic selectors and routes, ICMPv6 and TCP both
+// ways, a Child SA rekey, and IPv6 esp_sa records that decrypt.
+func TestPqlabIPv6AgainstStrongSwan(t *testing.T) {
+	requireStrongSwan(t)
+	for _, pqlabInitiates := range []bool{true, false} {
+		name := "pqlab-initiator"
+		if !pqlabInitiates {
+			name = "charon-initiator"
+		}
+		t.Run(name, func(t *testing.T) {
+			s := newPqlabPair(t, interopSpec{Proposals: "aes256gcm16-prfsha256-x25519", ESPProposals: "aes256gcm16-x25519", IPv6: true})
+			ctx := testContext(t)
+			if pqlabInitiates {
+				if _, err := s.D.Initiate(ctx, pqlabPeerName); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := s.C.Initiate(ctx, "", childName); err != nil {
+				t.Fatal(err)
+			}
+			sa := s.established(t, ctx)
+			if sa.LocalHost != s.A.Outer.String() || sa.RemoteHost != s.B.Outer.String() || sa.RemotePort != 4500 {
+				t.Errorf("charon's IKE SA %s[%d] - %s[%d]", sa.LocalHost, sa.LocalPort, sa.RemoteHost, sa.RemotePort)
+			}
+			s.pingBoth(t, ctx, 2, 1200)
+			s.transferBoth(t, ctx, 64<<10)
+			s.rekeyChildByCharon(t, ctx, "CURVE_25519")
+			s.pingBoth(t, ctx, 1, 56)
+			if err := s.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			s.checkCapture(t, true)
+		})
+	}
+}

@@ -17,10 +17,12 @@ import (
 
 // ICMP echo constants (RFC 792).
 const (
-	icmpEchoReply   = 0
-	icmpEchoRequest = 8
-	icmpHeaderLen   = 8
-	defaultEchoWait = 2 * time.Second
+	icmpEchoReply     = 0
+	icmpEchoRequest   = 8
+	icmpv6EchoRequest = 128 // RFC 4443 Section 4.1
+	icmpv6EchoReply   = 129
+	icmpHeaderLen     = 8
+	defaultEchoWait   = 2 * time.Second
 )
 
 // PingResult is the outcome of Ping.
@@ -29,18 +31,23 @@ type PingResult struct {
 	RTTs           []time.Duration
 }
 
-// Ping sends count ICMP echo requests with size bytes of payload from src to dst inside namespace
-// ns, one at a time, each waiting up to two seconds (less if ctx ends sooner), and returns an
-// error unless every request was answered with the same payload. The raw ICMP socket is created in
-// ns with realnet.InNetns; no ping binary is needed.
+// Ping sends count ICMP (IPv4) or ICMPv6 echo requests with size bytes of payload from src to dst
+// inside namespace ns, one at a time, each waiting up to two seconds (less if ctx ends sooner), and
+// returns an error unless every request was answered with the same payload. The raw socket is
+// created in ns with realnet.InNetns; no ping binary is needed. For ICMPv6 the kernel computes
+// the checksum (RFC 3542 Section 3.1).
 func Ping(ctx context.Context, ns *Netns, src, dst netip.Addr, count, size int) (PingResult, error) {
 	var res PingResult
-	if !src.Is4() || !dst.Is4() || count < 1 || size < 0 || size > 65000 {
-		return res, errors.New("interop: Ping needs IPv4 addresses, count >= 1 and a sane size")
+	if !src.IsValid() || src.Is4() != dst.Is4() || count < 1 || size < 0 || size > 65000 {
+		return res, errors.New("interop: Ping needs two addresses of one family, count >= 1 and a sane size")
+	}
+	network, request, reply := "ip4:icmp", byte(icmpEchoRequest), byte(icmpEchoReply)
+	if !src.Is4() {
+		network, request, reply = "ip6:ipv6-icmp", icmpv6EchoRequest, icmpv6EchoReply
 	}
 	var conn *net.IPConn
 	err := realnet.InNetns(ns.Path(), func() error {
-		c, err := net.ListenIP("ip4:icmp", &net.IPAddr{IP: src.AsSlice()})
+		c, err := net.ListenIP(network, &net.IPAddr{IP: src.AsSlice()})
 		conn = c
 		return err
 	})
@@ -56,11 +63,13 @@ func Ping(ctx context.Context, ns *Netns, src, dst netip.Addr, count, size int) 
 	buf := make([]byte, 65536)
 	for seq := 1; seq <= count; seq++ {
 		msg := make([]byte, icmpHeaderLen, icmpHeaderLen+size)
-		msg[0] = icmpEchoRequest
+		msg[0] = request
 		binary.BigEndian.PutUint16(msg[4:], id)
 		binary.BigEndian.PutUint16(msg[6:], uint16(seq))
 		msg = append(msg, payload...)
-		binary.BigEndian.PutUint16(msg[2:], inetChecksum(msg))
+		if src.Is4() {
+			binary.BigEndian.PutUint16(msg[2:], inetChecksum(msg))
+		}
 		start := time.Now()
 		if _, err := conn.WriteToIP(msg, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
 			return res, fmt.Errorf("interop: send echo request: %w", err)
@@ -77,7 +86,7 @@ func Ping(ctx context.Context, ns *Netns, src, dst netip.Addr, count, size int) 
 				break // timed out: counted as lost
 			}
 			r := buf[:n]
-			if len(r) < icmpHeaderLen || r[0] != icmpEchoReply || !from.IP.Equal(dst.AsSlice()) ||
+			if len(r) < icmpHeaderLen || r[0] != reply || !from.IP.Equal(dst.AsSlice()) ||
 				binary.BigEndian.Uint16(r[4:]) != id || binary.BigEndian.Uint16(r[6:]) != uint16(seq) {
 				continue
 			}

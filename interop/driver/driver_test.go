@@ -84,7 +84,7 @@ func TestKeyTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `"IPv6","2001:db8::1","2001:db8::2","0x00000100","AES-CBC [RFC3602]","0xaa","HMAC-SHA-256-128 [RFC4868]","0xbb"`; line != want {
+	if want := `"IPv6","2001:0db8:0000:0000:0000:0000:0000:0001","2001:0db8:0000:0000:0000:0000:0000:0002","0x00000100","AES-CBC [RFC3602]","0xaa","HMAC-SHA-256-128 [RFC4868]","0xbb"`; line != want {
 		t.Errorf("ESP CBC line\n%s\nwant\n%s", line, want)
 	}
 	if _, err := ESPTableLine(src, dst, 1, esp.Suite{Encr: wire.EncrChaCha20Poly1305}, esp.Keys{}); !errors.Is(err, ErrNotDecryptable) {

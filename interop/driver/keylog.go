@@ -124,12 +124,13 @@ func uatLine(fields ...string) string {
 func hexKey(b []byte) string { return "0x" + hex.EncodeToString(b) }
 
 // ESPTableLine formats one esp_sa record: the SA from src to dst with the given SPI. The names are
-// Wireshark's (epan/dissectors/packet-ipsec.c); AES-GCM keys include their 4-octet salt (RFC 4106
-// Section 8.1) and take the "NULL" authentication algorithm.
+// Wireshark's (epan/dissectors/packet-ipsec.c); IPv6 addresses are written expanded, AES-GCM keys
+// include their 4-octet salt (RFC 4106 Section 8.1) and take the "NULL" authentication algorithm.
 func ESPTableLine(src, dst netip.Addr, spi uint32, s esp.Suite, k esp.Keys) (string, error) {
-	proto := "IPv4"
+	proto, srcS, dstS := "IPv4", src.String(), dst.String()
 	if src.Is6() {
-		proto = "IPv6"
+		// Wireshark 4.0 matches IPv6 addresses only in their expanded form.
+		proto, srcS, dstS = "IPv6", src.StringExpanded(), dst.StringExpanded()
 	}
 	var encr, integ string
 	switch s.Encr {
@@ -152,5 +153,5 @@ func ESPTableLine(src, dst netip.Addr, spi uint32, s esp.Suite, k esp.Keys) (str
 	default:
 		return "", fmt.Errorf("%w: ESP %v", ErrNotDecryptable, s)
 	}
-	return uatLine(proto, src.String(), dst.String(), fmt.Sprintf("0x%08x", spi), encr, hexKey(k.Encr), integ, hexKey(k.Integ)), nil
+	return uatLine(proto, srcS, dstS, fmt.Sprintf("0x%08x", spi), encr, hexKey(k.Encr), integ, hexKey(k.Integ)), nil
 }
