@@ -256,7 +256,7 @@ const realtimePair = "../../../topologies/realtime-pair.toml"
 // the wall clock and both TCP flows move data, the ESP one sealed, the
 // plain one not (RunRealtime checks that).
 func TestRealtimeThroughput(t *testing.T) {
-	run, err := RunRealtime(Spec{Topology: realtimePair}, Realtime{Window: 300 * time.Millisecond, Warmup: 200 * time.Millisecond, Rounds: 1})
+	run, err := RunRealtime(Spec{Topology: realtimePair}, Realtime{Window: 400 * time.Millisecond, Warmup: 300 * time.Millisecond, Rounds: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
