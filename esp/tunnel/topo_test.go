@@ -100,7 +100,9 @@ func link(t testing.TB, ctx context.Context, wg *sync.WaitGroup, s1 *stack.Stack
 			if pkt == nil {
 				return
 			}
-			np := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: pkt.ToBuffer()})
+			// A copy, not pkt.ToBuffer(): that shares the chunks, which the
+			// sending stack may still write into (a data race).
+			np := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(pkt.ToView())})
 			to.InjectInbound(pkt.NetworkProtocolNumber, np)
 			np.DecRef()
 			pkt.DecRef()
