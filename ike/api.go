@@ -41,7 +41,11 @@ const (
 	// Child.RekeyOf (RFC 7296 Section 2.8); the old one is deleted with its
 	// own EventChildSADeleted once the peer confirmed.
 	EventChildSARekeyed
-	// EventChildSADeleted: remove the Child SA Child (keys cleared).
+	// EventChildSADeleted: remove the Child SA Child (keys cleared). When
+	// this end deletes it, the event comes as the Delete is sent (RFC 7296
+	// Section 3.11: the Delete lists SAs the sender has removed), before the
+	// peer answers; a driver may keep the inbound half a moment for packets
+	// already in flight.
 	EventChildSADeleted
 	// EventFailed: an IKE SA could not be set up (IKE_SA_INIT,
 	// IKE_INTERMEDIATE or IKE_AUTH failed, or timed out); the SA is gone.

@@ -255,11 +255,19 @@ func (e *Engine) removeChild(now time.Time, c *childSA, why Reason, detach bool)
 			}
 		}
 	}
-	ev := sa.event(EventChildSADeleted, now)
+	if !c.reported {
+		e.emitChildDeleted(now, c, why)
+	}
+}
+
+// emitChildDeleted tells the data plane to remove the Child SA c.
+func (e *Engine) emitChildDeleted(now time.Time, c *childSA, why Reason) {
+	ev := c.ike.event(EventChildSADeleted, now)
 	ev.Child = &ChildSA{Name: c.name, Protocol: wire.ProtocolESP, InboundSPI: c.inSPI, OutboundSPI: c.outSPI,
 		Suite: c.suite, LocalTS: c.localTS, RemoteTS: c.remoteTS, Initiator: c.initiator}
 	ev.Reason = why
 	e.emit(ev)
+	c.reported = true
 }
 
 // armIKELifetime sets the IKE SA's rekey and expiry times.

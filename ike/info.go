@@ -125,7 +125,13 @@ func (e *Engine) sendDeleteChild(now time.Time, sa *ikeSA, c *childSA) {
 	if _, err := e.sendRequest(now, sa, reqDeleteChild, wire.ExchangeInformational,
 		[]wire.Payload{&wire.Delete{Protocol: wire.ProtocolESP, SPISize: 4, SPIs: [][]byte{spiBytes32(c.inSPI)}}}, ctx); err != nil {
 		e.removeChild(now, c, Reason{Cause: CauseLocalDelete}, true)
+		return
 	}
+	// The Delete lists SAs the sender has removed (RFC 7296 Sections 1.4.1
+	// and 3.11): the peer stops accepting our outbound SA as soon as it
+	// reads it, so the data plane must stop sending on it now, not when
+	// the response arrives. The record stays until the response.
+	e.emitChildDeleted(now, c, Reason{Cause: ctx.deleteReason()})
 }
 
 // onInformationalRequest answers the peer's INFORMATIONAL request.

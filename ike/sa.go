@@ -192,8 +192,10 @@ type childSA struct {
 	initiator bool
 	state     childState
 	why       Cause // why we delete it
-	rekeyAt   time.Time
-	expireAt  time.Time
+	// reported: EventChildSADeleted was emitted when we sent our Delete.
+	reported bool
+	rekeyAt  time.Time
+	expireAt time.Time
 	// Lifetime as handed to the data plane.
 	life ChildLifetime
 }

@@ -1,27 +1,16 @@
 package interop
 
-// Engine behaviour found running against strongSwan that is worth changing in package ike. The
-// tests below fail on purpose and run only with PQI_ENGINE_ISSUES=1, so that `make test` stays
-// green until the engine changes:
-//
-//	PQI_ENGINE_ISSUES=1 go test -run TestEngineIssue ./interop/
+// Engine behaviour found running against strongSwan, kept as regression tests of package ike
+// driven the way the real-network driver drives it.
 
 import (
 	"crypto/rand"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/pqlab/pqlab/ike"
 )
-
-func requireEngineIssues(t *testing.T) {
-	t.Helper()
-	if os.Getenv("PQI_ENGINE_ISSUES") == "" {
-		t.Skip("documents an engine issue; run with PQI_ENGINE_ISSUES=1")
-	}
-}
 
 // enginePair is two engines joined in memory: every datagram one sends is handed to the other
 // at once (no loss, no delay), and their events are collected.
@@ -94,17 +83,15 @@ func (p *enginePair) shuttle() {
 }
 
 // TestEngineIssueChildDeleteReportedLate: when the engine deletes a Child SA it sends an
-// INFORMATIONAL request with a Delete payload, but reports EventChildSADeleted only when the
-// response arrives. RFC 7296 Section 3.11 says the Delete payload lists SAs "that the sender has
+// INFORMATIONAL request with a Delete payload; it used to report EventChildSADeleted only when
+// the response arrived. RFC 7296 Section 3.11 says the Delete payload lists SAs "that the sender has
 // removed from its Security Association database", and Section 1.4.1 that each endpoint closes
 // its incoming SAs, the peer closing the other half on receipt. Until the response, the driver
 // keeps sending on the outbound SA, which the peer removes as soon as it reads the Delete: those
 // packets are lost. Against charon this lost a ping when pqlab lost a Child SA rekey collision
-// and deleted its redundant (newest, hence preferred) SA. The engine should tell the data plane
-// when it sends the Delete (an event, or EventChildSADeleted itself), so that it stops sending
-// on that SA at once.
+// and deleted its redundant (newest, hence preferred) SA. The engine now emits
+// EventChildSADeleted when it sends the Delete, so the data plane stops sending on that SA at once.
 func TestEngineIssueChildDeleteReportedLate(t *testing.T) {
-	requireEngineIssues(t)
 	p := newEnginePair(t)
 	var spi uint32
 	for _, ev := range p.aEv {
