@@ -30,6 +30,7 @@ func (s *setFlags) String() string     { return strings.Join(*s, " ") }
 func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
 func runRun(args []string, stdout io.Writer) error {
+	lab.SetMemoryLimit() // large topologies: keep the heap within the machine
 	c := commands["run"]
 	fs := newFlags(c, stdout)
 	seed := fs.Uint64("seed", 0, "seed (default: the topology's; the default experiment's first seed is 1)")

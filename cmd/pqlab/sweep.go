@@ -42,6 +42,7 @@ func parseShard(s string) (shard, error) {
 func (s shard) has(k int) bool { return s.n == 0 || k%s.n == s.i-1 }
 
 func runSweep(args []string, stdout io.Writer) error {
+	lab.SetMemoryLimit() // large topologies: keep the heap within the machine
 	c := commands["sweep"]
 	fs := newFlags(c, stdout)
 	out := fs.String("out", "", "output directory (default: results/<experiment name>, a shard under it in shard-I-of-N)")

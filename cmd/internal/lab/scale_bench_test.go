@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
@@ -48,7 +47,7 @@ var scaleBranches = []int{1000, 10000}
 // GOGC=100 would let the heap double past a 24 GiB machine before
 // collecting.
 func BenchmarkScale(b *testing.B) {
-	setMemoryLimit()
+	SetMemoryLimit()
 	counts := scaleBranches
 	if s := os.Getenv("PQLAB_SCALE_BRANCHES"); s != "" {
 		counts = nil
@@ -145,27 +144,6 @@ func firstFailure(run *results.Run) string {
 		}
 	}
 	return "none recorded"
-}
-
-// setMemoryLimit sets the Go soft memory limit to 80 % of MemTotal when
-// GOMEMLIMIT is not set.
-func setMemoryLimit() {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return
-	}
-	data, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			if f := strings.Fields(rest); len(f) >= 1 {
-				if kb, err := strconv.ParseUint(f[0], 10, 64); err == nil {
-					debug.SetMemoryLimit(int64(kb * 1024 / 10 * 8))
-				}
-			}
-		}
-	}
 }
 
 // resetPeakRSS resets the kernel's peak resident set of this process
