@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
+	"strings"
 
 	"github.com/pqlab/pqlab/ike/suite"
 	"github.com/pqlab/pqlab/ike/wire"
@@ -130,4 +132,52 @@ func (k KeyLogEntry) WiresharkUAT() (string, error) {
 	}
 	return fmt.Sprintf("%016x,%016x,%s,%s,%q,%s,%s,%q", k.SPIi, k.SPIr, hex.EncodeToString(k.SKei), hex.EncodeToString(k.SKer),
 		encr, hex.EncodeToString(k.SKai), hex.EncodeToString(k.SKar), integ), nil
+}
+
+// WiresharkESPSA formats one record of Wireshark's esp_sa table (the ESP
+// dissector's preference table, epan/dissectors/packet-ipsec.c): protocol,
+// source and destination address, SPI, encryption algorithm and key,
+// authentication algorithm and key, each quoted. It is the SA from src to
+// dst with the given SPI, transforms s (a Child SA's Suite) and keys k. The
+// protocol follows src's family; with anyAddr both addresses are written as
+// the wildcard "*" (for SAs whose outer addresses a NAT rewrites), else
+// IPv6 addresses are written expanded, the only form Wireshark 4.0 matches.
+// AES-GCM keys include their 4-octet salt (RFC 4106 Section 8.1) and take
+// the "NULL" authentication algorithm. Algorithms Wireshark cannot decrypt
+// (ChaCha20-Poly1305) are an error. SECRET: see Config.LogKeys.
+func WiresharkESPSA(src, dst netip.Addr, anyAddr bool, spi uint32, s suite.Suite, k DirectionKeys) (string, error) {
+	proto, srcS, dstS := "IPv4", src.String(), dst.String()
+	if src.Is6() {
+		proto, srcS, dstS = "IPv6", src.StringExpanded(), dst.StringExpanded()
+	}
+	if anyAddr {
+		srcS, dstS = "*", "*"
+	}
+	var encr, integ string
+	switch s.Encr {
+	case wire.EncrAESGCM16:
+		encr = "AES-GCM with 16 octet ICV [RFC4106]"
+	case wire.EncrAESCBC:
+		encr = "AES-CBC [RFC3602]"
+	default:
+		return "", fmt.Errorf("ike: Wireshark cannot decrypt ESP with %s", s.String())
+	}
+	switch s.Integ {
+	case wire.IntegNone:
+		integ = "NULL"
+	case wire.IntegHMACSHA2256128:
+		integ = "HMAC-SHA-256-128 [RFC4868]"
+	case wire.IntegHMACSHA2384192:
+		integ = "HMAC-SHA-384-192 [RFC4868]"
+	case wire.IntegHMACSHA2512256:
+		integ = "HMAC-SHA-512-256 [RFC4868]"
+	default:
+		return "", fmt.Errorf("ike: Wireshark cannot check ESP integrity with %s", s.String())
+	}
+	fields := []string{proto, srcS, dstS, fmt.Sprintf("0x%08x", spi), encr, "0x" + hex.EncodeToString(k.Encr),
+		integ, "0x" + hex.EncodeToString(k.Integ)}
+	for i, f := range fields {
+		fields[i] = `"` + f + `"`
+	}
+	return strings.Join(fields, ","), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pqlab/pqlab/ike"
 	"github.com/pqlab/pqlab/ike/harness"
+	"github.com/pqlab/pqlab/ike/suite"
 	"github.com/pqlab/pqlab/ike/wire"
 )
 
@@ -177,4 +178,42 @@ func ipv4Packet(id uint16, src, dst netip.AddrPort, payload []byte) []byte {
 	p = be.AppendUint16(p, uint16(8+len(payload)))
 	p = append(p, 0, 0)
 	return append(p, payload...)
+}
+
+// TestWiresharkESPSA checks esp_sa records against the UAT format of
+// Wireshark 4.0 (the tshark in the interop tests decrypts captures with them).
+func TestWiresharkESPSA(t *testing.T) {
+	src, dst := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.1")
+	gcm := suite.Suite{Encr: wire.EncrAESGCM16, EncrKeyBits: 256, Integ: wire.IntegNone}
+	cbc := suite.Suite{Encr: wire.EncrAESCBC, EncrKeyBits: 128, Integ: wire.IntegHMACSHA2256128}
+	v6a, v6b := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	for _, c := range []struct {
+		src, dst netip.Addr
+		anyAddr  bool
+		spi      uint32
+		s        suite.Suite
+		k        ike.DirectionKeys
+		want     string
+	}{
+		{src, dst, false, 0xc0ffee01, gcm, ike.DirectionKeys{Encr: []byte{1, 2, 3, 4}},
+			`"IPv4","192.0.2.2","192.0.2.1","0xc0ffee01","AES-GCM with 16 octet ICV [RFC4106]","0x01020304","NULL","0x"`},
+		{v6a, v6b, false, 0x100, cbc, ike.DirectionKeys{Encr: []byte{0xaa}, Integ: []byte{0xbb}},
+			`"IPv6","2001:0db8:0000:0000:0000:0000:0000:0001","2001:0db8:0000:0000:0000:0000:0000:0002","0x00000100","AES-CBC [RFC3602]","0xaa","HMAC-SHA-256-128 [RFC4868]","0xbb"`},
+		{v6a, v6b, true, 0x100, cbc, ike.DirectionKeys{Encr: []byte{0xaa}, Integ: []byte{0xbb}},
+			`"IPv6","*","*","0x00000100","AES-CBC [RFC3602]","0xaa","HMAC-SHA-256-128 [RFC4868]","0xbb"`},
+	} {
+		line, err := ike.WiresharkESPSA(c.src, c.dst, c.anyAddr, c.spi, c.s, c.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line != c.want {
+			t.Errorf("esp_sa record\n%s\nwant\n%s", line, c.want)
+		}
+	}
+	if _, err := ike.WiresharkESPSA(src, dst, false, 1, suite.Suite{Encr: wire.EncrChaCha20Poly1305}, ike.DirectionKeys{}); err == nil {
+		t.Error("ChaCha20-Poly1305 formatted for Wireshark")
+	}
+	if _, err := ike.WiresharkESPSA(src, dst, false, 1, suite.Suite{Encr: wire.EncrAESCBC, EncrKeyBits: 128, Integ: wire.IntegHMACSHA196}, ike.DirectionKeys{}); err == nil {
+		t.Error("HMAC-SHA1-96 ESP formatted for Wireshark")
+	}
 }

@@ -1,18 +1,14 @@
 package driver
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 
-	"github.com/pqlab/pqlab/esp"
 	"github.com/pqlab/pqlab/ike"
-	"github.com/pqlab/pqlab/ike/wire"
 )
 
 // Key log files: Wireshark's user access tables (UAT) for IKEv2 and ESP decryption, read from its
@@ -59,14 +55,13 @@ func (k *KeyLog) Dir() string { return k.dir }
 // AddChild records both directions of a Child SA: the outbound SA from c.Local to c.Remote with
 // c.OutboundSPI and c.Outbound, the inbound SA the other way with c.InboundSPI and c.Inbound.
 func (k *KeyLog) AddChild(c *ike.ChildSA) error {
-	s := ESPSuite(c)
-	out, err := ESPTableLine(c.Local.Addr(), c.Remote.Addr(), c.OutboundSPI, s, esp.Keys{Encr: c.Outbound.Encr, Integ: c.Outbound.Integ})
+	out, err := ike.WiresharkESPSA(c.Local.Addr(), c.Remote.Addr(), false, c.OutboundSPI, c.Suite, c.Outbound)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrNotDecryptable, err)
 	}
-	in, err := ESPTableLine(c.Remote.Addr(), c.Local.Addr(), c.InboundSPI, s, esp.Keys{Encr: c.Inbound.Encr, Integ: c.Inbound.Integ})
+	in, err := ike.WiresharkESPSA(c.Remote.Addr(), c.Local.Addr(), false, c.InboundSPI, c.Suite, c.Inbound)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrNotDecryptable, err)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -110,48 +105,4 @@ func writeTable(path string, lines []string) error {
 		return fmt.Errorf("driver: key log: %w", err)
 	}
 	return nil
-}
-
-// uatLine quotes the fields of one UAT record.
-func uatLine(fields ...string) string {
-	q := make([]string, len(fields))
-	for i, f := range fields {
-		q[i] = `"` + f + `"`
-	}
-	return strings.Join(q, ",")
-}
-
-func hexKey(b []byte) string { return "0x" + hex.EncodeToString(b) }
-
-// ESPTableLine formats one esp_sa record: the SA from src to dst with the given SPI. The names are
-// Wireshark's (epan/dissectors/packet-ipsec.c); IPv6 addresses are written expanded, AES-GCM keys
-// include their 4-octet salt (RFC 4106 Section 8.1) and take the "NULL" authentication algorithm.
-func ESPTableLine(src, dst netip.Addr, spi uint32, s esp.Suite, k esp.Keys) (string, error) {
-	proto, srcS, dstS := "IPv4", src.String(), dst.String()
-	if src.Is6() {
-		// Wireshark 4.0 matches IPv6 addresses only in their expanded form.
-		proto, srcS, dstS = "IPv6", src.StringExpanded(), dst.StringExpanded()
-	}
-	var encr, integ string
-	switch s.Encr {
-	case wire.EncrAESGCM16:
-		encr = "AES-GCM with 16 octet ICV [RFC4106]"
-	case wire.EncrAESCBC:
-		encr = "AES-CBC [RFC3602]"
-	default:
-		return "", fmt.Errorf("%w: ESP %v", ErrNotDecryptable, s)
-	}
-	switch s.Integ {
-	case wire.IntegNone:
-		integ = "NULL"
-	case wire.IntegHMACSHA2256128:
-		integ = "HMAC-SHA-256-128 [RFC4868]"
-	case wire.IntegHMACSHA2384192:
-		integ = "HMAC-SHA-384-192 [RFC4868]"
-	case wire.IntegHMACSHA2512256:
-		integ = "HMAC-SHA-512-256 [RFC4868]"
-	default:
-		return "", fmt.Errorf("%w: ESP %v", ErrNotDecryptable, s)
-	}
-	return uatLine(proto, srcS, dstS, fmt.Sprintf("0x%08x", spi), encr, hexKey(k.Encr), integ, hexKey(k.Integ)), nil
 }

@@ -1,14 +1,12 @@
 package lab
 
 import (
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/pqlab/pqlab/ike"
-	"github.com/pqlab/pqlab/ike/wire"
 )
 
 // IKEKeyFile is Wireshark's IKEv2 decryption table: one record per IKE SA
@@ -58,44 +56,13 @@ func newKeyLog(dir string) (*keyLog, error) {
 	return &keyLog{dir: dir}, nil
 }
 
-func quote(fields ...string) string {
-	q := make([]string, len(fields))
-	for i, f := range fields {
-		q[i] = `"` + f + `"`
-	}
-	return strings.Join(q, ",")
-}
-
-// addChild records the outbound SA of a Child SA. Wireshark's names for
-// the algorithms are those of its ESP dissector's preference table.
+// addChild records the outbound SA of a Child SA.
 func (k *keyLog) addChild(c *ike.ChildSA) error {
-	var encr, integ string
-	switch c.Suite.Encr {
-	case wire.EncrAESGCM16:
-		encr = "AES-GCM with 16 octet ICV [RFC4106]"
-	case wire.EncrAESCBC:
-		encr = "AES-CBC [RFC3602]"
-	default:
-		return fmt.Errorf("lab: key log: Wireshark cannot decrypt ESP with %s", c.Suite.String())
+	line, err := ike.WiresharkESPSA(c.Local.Addr(), c.Remote.Addr(), true, c.OutboundSPI, c.Suite, c.Outbound)
+	if err != nil {
+		return fmt.Errorf("lab: key log: %w", err)
 	}
-	switch c.Suite.Integ {
-	case wire.IntegNone:
-		integ = "NULL"
-	case wire.IntegHMACSHA2256128:
-		integ = "HMAC-SHA-256-128 [RFC4868]"
-	case wire.IntegHMACSHA2384192:
-		integ = "HMAC-SHA-384-192 [RFC4868]"
-	case wire.IntegHMACSHA2512256:
-		integ = "HMAC-SHA-512-256 [RFC4868]"
-	default:
-		return fmt.Errorf("lab: key log: Wireshark cannot check ESP integrity with %s", c.Suite.String())
-	}
-	proto := "IPv4"
-	if c.Local.Addr().Is6() {
-		proto = "IPv6"
-	}
-	k.lines = append(k.lines, quote(proto, "*", "*", fmt.Sprintf("0x%08x", c.OutboundSPI), encr,
-		"0x"+hex.EncodeToString(c.Outbound.Encr), integ, "0x"+hex.EncodeToString(c.Outbound.Integ)))
+	k.lines = append(k.lines, line)
 	return nil
 }
 
