@@ -86,6 +86,24 @@ type SAConfig struct {
 	// XFRM interface ID.
 	IfID uint32
 	Path Path
+	// OrigAddrs, for an inbound transport-mode SA carried in UDP, are the
+	// addresses the peer put in the IP header before any NAT rewrote them
+	// (the NAT-OA of RFC 3947 Section 5.2; in IKEv2 the original addresses
+	// of RFC 7296 Section 2.23.1). OpenTransport then updates the inner
+	// TCP or UDP checksum incrementally from them (RFC 3948 Section 3.1.2,
+	// item 1); when they are not set it recomputes the checksum (item 2).
+	OrigAddrs OrigAddrs
+}
+
+// OrigAddrs is a pair of pre-NAT addresses: the peer's source and the
+// destination the peer addressed (RFC 3948 Section 3.1.2).
+type OrigAddrs struct {
+	Src, Dst netip.Addr
+}
+
+// valid reports whether both addresses are set and of the same family.
+func (o OrigAddrs) valid() bool {
+	return o.Src.IsValid() && o.Dst.IsValid() && o.Src.Is4() == o.Dst.Is4()
 }
 
 func (c *SAConfig) clone() SAConfig {
