@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -86,6 +87,50 @@ func writeResults(path string, f *results.File) error {
 	return ch.Close()
 }
 
+// readResultsArg reads the results file named by the one argument of fs (a
+// results directory or file) and returns its path.
+func readResultsArg(fs *flag.FlagSet) (string, *results.File, error) {
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return "", nil, fmt.Errorf("need one results directory or file")
+	}
+	path := resultsPath(fs.Arg(0))
+	f, err := results.ReadFile(path)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, f, nil
+}
+
+// outputs are the files writeOutputs wrote.
+type outputs struct {
+	results, plots, report string
+	figures                int
+}
+
+// writeOutputs writes under dir what run, sweep and bench leave behind:
+// results.json with results.csv beside it, the figures in plots/ and
+// report.html with the given title.
+func writeOutputs(dir, title string, f *results.File) (outputs, error) {
+	o := outputs{results: filepath.Join(dir, "results.json"), plots: filepath.Join(dir, "plots"), report: filepath.Join(dir, "report.html")}
+	if err := writeResults(o.results, f); err != nil {
+		return o, err
+	}
+	paths, err := drawPlots(f, o.plots)
+	if err != nil {
+		return o, err
+	}
+	o.figures = len(paths) / 2
+	return o, writeReport(o.report, title, f)
+}
+
+// print says where the outputs are.
+func (o outputs) print(w io.Writer) {
+	fmt.Fprintf(w, "results: %s (and results.csv)\n", o.results)
+	fmt.Fprintf(w, "plots:   %s (%d figures, PNG and SVG)\n", o.plots, o.figures)
+	fmt.Fprintf(w, "report:  %s\n", o.report)
+}
+
 func runPlot(args []string, stdout io.Writer) error {
 	c := commands["plot"]
 	fs := newFlags(c, stdout)
@@ -93,12 +138,7 @@ func runPlot(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fmt.Errorf("need one results directory or file")
-	}
-	path := resultsPath(fs.Arg(0))
-	f, err := results.ReadFile(path)
+	path, f, err := readResultsArg(fs)
 	if err != nil {
 		return err
 	}
@@ -130,12 +170,7 @@ func runReport(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return fmt.Errorf("need one results directory or file")
-	}
-	path := resultsPath(fs.Arg(0))
-	f, err := results.ReadFile(path)
+	path, f, err := readResultsArg(fs)
 	if err != nil {
 		return err
 	}

@@ -141,19 +141,11 @@ func runBench(args []string, stdout io.Writer) error {
 	if *out == "" {
 		return nil
 	}
-	resPath := filepath.Join(*out, "results.json")
-	if err := writeResults(resPath, f); err != nil {
-		return err
-	}
-	paths, err := drawPlots(f, filepath.Join(*out, "plots"))
+	o, err := writeOutputs(*out, "pqlab bench: ESP throughput", f)
 	if err != nil {
 		return err
 	}
-	if err := writeReport(filepath.Join(*out, "report.html"), "pqlab bench: ESP throughput", f); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "results: %s\nplots:   %s (%d figures)\nreport:  %s\n", resPath, filepath.Join(*out, "plots"), len(paths)/2,
-		filepath.Join(*out, "report.html"))
+	fmt.Fprintf(stdout, "results: %s\nplots:   %s (%d figures)\nreport:  %s\n", o.results, o.plots, o.figures, o.report)
 	return nil
 }
 

@@ -141,17 +141,8 @@ func runRun(args []string, stdout io.Writer) error {
 	for _, w := range warnings {
 		fmt.Fprintln(stdout, "note:", w)
 	}
-	resPath := filepath.Join(*out, "results.json")
-	if err := writeResults(resPath, f); err != nil {
-		return err
-	}
-	plotDir := filepath.Join(*out, "plots")
-	paths, err := drawPlots(f, plotDir)
+	o, err := writeOutputs(*out, title, f)
 	if err != nil {
-		return err
-	}
-	reportPath := filepath.Join(*out, "report.html")
-	if err := writeReport(reportPath, title, f); err != nil {
 		return err
 	}
 	printSummary(stdout, f)
@@ -160,9 +151,7 @@ func runRun(args []string, stdout io.Writer) error {
 		n += len(r.Handshakes)
 	}
 	fmt.Fprintf(stdout, "\n%d runs, %d handshakes in %.1f s\n", len(f.Runs), n, time.Since(start).Seconds())
-	fmt.Fprintf(stdout, "results: %s (and results.csv)\n", resPath)
-	fmt.Fprintf(stdout, "plots:   %s (%d figures, PNG and SVG)\n", plotDir, len(paths)/2)
-	fmt.Fprintf(stdout, "report:  %s\n", reportPath)
+	o.print(stdout)
 	if *pcap {
 		fmt.Fprintf(stdout, "pcap:    %s\n", filepath.Join(*out, "pcap"))
 	}
@@ -203,8 +192,30 @@ var boolFlag = map[string]bool{"pcap": true, "keys": true, "h": true, "help": tr
 // runSpecs runs specs on jobs workers and returns them as one file, in
 // spec order, with the distinct warnings.
 func runSpecs(specs []lab.Spec, jobs int, stdout io.Writer) (*results.File, []string, error) {
-	runs := make([]*results.Run, len(specs))
-	errs := make([]error, len(specs))
+	runs, errs, warnings := runParallel(len(specs), jobs, func(i int, warn func(string)) (*results.Run, error) {
+		s := specs[i]
+		s.Warn = warn
+		return lab.Run(s)
+	})
+	f := &results.File{Schema: results.Schema}
+	for i, r := range runs {
+		if errs[i] != nil {
+			if len(specs) > 1 {
+				return nil, nil, fmt.Errorf("run %s: %w", specs[i].Name, errs[i])
+			}
+			return nil, nil, errs[i]
+		}
+		f.Runs = append(f.Runs, *r)
+	}
+	return f, warnings, nil
+}
+
+// runParallel calls run for jobs 0..n-1 on up to workers goroutines with a
+// progress bar, and returns the runs and errors in job order and the
+// distinct warnings passed to warn, sorted.
+func runParallel(n, workers int, run func(i int, warn func(string)) (*results.Run, error)) ([]*results.Run, []error, []string) {
+	runs := make([]*results.Run, n)
+	errs := make([]error, n)
 	var mu sync.Mutex
 	seen := map[string]bool{}
 	var warnings []string
@@ -216,42 +227,28 @@ func runSpecs(specs []lab.Spec, jobs int, stdout io.Writer) (*results.File, []st
 			warnings = append(warnings, s)
 		}
 	}
-	prog := newProgress(len(specs))
+	prog := newProgress(n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < min(jobs, len(specs)); w++ {
+	for w := 0; w < min(workers, n); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				s := specs[i]
-				s.Warn = warn
-				runs[i], errs[i] = lab.Run(s)
+				runs[i], errs[i] = run(i, warn)
 				prog.done()
 			}
 		}()
 	}
-	for i := range specs {
+	for i := range n {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
 	prog.finish()
-	f := &results.File{Schema: results.Schema}
-	for i, r := range runs {
-		if errs[i] != nil {
-			if len(specs) > 1 {
-				return nil, nil, fmt.Errorf("run %s: %w", specs[i].Name, errs[i])
-			}
-			return nil, nil, errs[i]
-		}
-		f.Runs = append(f.Runs, *r)
-	}
 	sort.Strings(warnings)
-	return f, warnings, nil
+	return runs, errs, warnings
 }
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // progress draws a bar with the runs done and the time left on stderr
 // when stderr is a terminal, and nothing otherwise.

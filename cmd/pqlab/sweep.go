@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pqlab/pqlab/cmd/internal/bench"
@@ -124,11 +123,11 @@ func runSweep(args []string, stdout io.Writer) error {
 	for _, w := range warnings {
 		fmt.Fprintln(stdout, "note:", w)
 	}
-	resPath := filepath.Join(*out, "results.json")
-	if err := writeResults(resPath, f); err != nil {
-		return err
-	}
 	if sh.n > 0 {
+		resPath := filepath.Join(*out, "results.json")
+		if err := writeResults(resPath, f); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "shard %d/%d: %d of %d runs in %.1f s\nresults: %s\n", sh.i, sh.n, len(f.Runs), len(ex.Points),
 			time.Since(start).Seconds(), resPath)
 		if defaultOut {
@@ -139,17 +138,12 @@ func runSweep(args []string, stdout io.Writer) error {
 		}
 		return nil
 	}
-	plotDir := filepath.Join(*out, "plots")
-	paths, err := drawPlots(f, plotDir)
-	if err != nil {
-		return err
-	}
 	title := "pqlab sweep: " + exp.Name
 	if exp.Description != "" {
 		title += ": " + exp.Description
 	}
-	reportPath := filepath.Join(*out, "report.html")
-	if err := writeReport(reportPath, title, f); err != nil {
+	o, err := writeOutputs(*out, title, f)
+	if err != nil {
 		return err
 	}
 	printSummary(stdout, f)
@@ -158,9 +152,7 @@ func runSweep(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, " (%d grid points left out: roles the peer model does not take)", ex.Skipped)
 	}
 	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "results: %s (and results.csv)\n", resPath)
-	fmt.Fprintf(stdout, "plots:   %s (%d figures, PNG and SVG)\n", plotDir, len(paths)/2)
-	fmt.Fprintf(stdout, "report:  %s\n", reportPath)
+	o.print(stdout)
 	if bp := exp.BaselinePath(); bp != "" {
 		return checkBaseline(stdout, bp, f, *update)
 	}
@@ -200,38 +192,9 @@ func checkBaseline(stdout io.Writer, path string, f *results.File, update bool) 
 // runs in name order (as pqlab merge orders them), with the distinct
 // warnings.
 func runPoints(points []experiment.Point, jobs int) (*results.File, []string, error) {
-	runs := make([]*results.Run, len(points))
-	errs := make([]error, len(points))
-	var mu sync.Mutex
-	seen := map[string]bool{}
-	var warnings []string
-	warn := func(s string) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !seen[s] {
-			seen[s] = true
-			warnings = append(warnings, s)
-		}
-	}
-	prog := newProgress(len(points))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(jobs, len(points)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				runs[i], errs[i] = runPoint(points[i], warn)
-				prog.done()
-			}
-		}()
-	}
-	for i := range points {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	prog.finish()
+	runs, errs, warnings := runParallel(len(points), jobs, func(i int, warn func(string)) (*results.Run, error) {
+		return runPoint(points[i], warn)
+	})
 	f := &results.File{Schema: results.Schema, Runs: []results.Run{}}
 	for i, r := range runs {
 		if errs[i] != nil {
@@ -246,7 +209,6 @@ func runPoints(points []experiment.Point, jobs int) (*results.File, []string, er
 		}
 		f = m
 	}
-	sortStrings(warnings)
 	return f, warnings, nil
 }
 
