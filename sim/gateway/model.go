@@ -139,7 +139,7 @@ func EngineConfig(p *models.Peer, n NodeSpec) (ike.Config, error) {
 		espProposals = n.ESPProposals
 	}
 	for _, s := range proposals {
-		if err := checkProposal(p, s); err != nil {
+		if err := CheckProposal(p, s, false); err != nil {
 			return fail("%v", err)
 		}
 	}
@@ -232,27 +232,86 @@ func mlkemName(id uint16) string {
 	return ""
 }
 
-// checkProposal refuses an IKE proposal the profile cannot run.
-func checkProposal(p *models.Peer, s string) error {
-	props, err := suite.ParseProposals(wire.ProtocolIKE, s)
+// proposalReason is why a peer model cannot run an IKE proposal.
+type proposalReason uint8
+
+const (
+	// mlkemMissing: an ML-KEM parameter set the model does not implement.
+	mlkemMissing proposalReason = iota + 1
+	// mlkemInInit: ML-KEM as the IKE_SA_INIT KE method (RFC 7296 Section
+	// 1.2) without mlkem_in_init.
+	mlkemInInit
+	// noIntermediate: additional key exchanges (RFC 9370) without
+	// IKE_INTERMEDIATE (RFC 9242).
+	noIntermediate
+)
+
+// ProposalError is CheckProposal's objection to an IKE proposal.
+type ProposalError struct {
+	// Proposal is the proposal as given.
+	Proposal string
+	// MLKEM names the ML-KEM parameter set concerned ("" for a missing
+	// IKE_INTERMEDIATE).
+	MLKEM  string
+	reason proposalReason
+}
+
+// Error names the proposal and what the profile lacks.
+func (e *ProposalError) Error() string {
+	switch e.reason {
+	case mlkemInInit:
+		return fmt.Sprintf("proposal %q puts %s in IKE_SA_INIT (mlkem_in_init = false)", e.Proposal, e.MLKEM)
+	case noIntermediate:
+		return fmt.Sprintf("proposal %q has additional key exchanges, but the profile has no IKE_INTERMEDIATE", e.Proposal)
+	}
+	return fmt.Sprintf("proposal %q uses %s, which the profile does not implement", e.Proposal, e.MLKEM)
+}
+
+// Short says what the device lacks without naming the proposal, as a
+// predicate of the device ("implements no mlkem1024").
+func (e *ProposalError) Short() string {
+	switch e.reason {
+	case mlkemInInit:
+		return fmt.Sprintf("cannot put %s in IKE_SA_INIT (mlkem_in_init = false)", e.MLKEM)
+	case noIntermediate:
+		return "has no additional key exchanges (no IKE_INTERMEDIATE)"
+	}
+	return fmt.Sprintf("implements no %s", e.MLKEM)
+}
+
+// CheckProposal returns the parse error of an IKE proposal or a
+// *ProposalError if a device of peer model p cannot run it: an ML-KEM
+// parameter set the model does not implement, or ML-KEM as the IKE_SA_INIT
+// KE method without mlkem_in_init; with initiator also additional key
+// exchanges (RFC 9370 Section 2.1) without IKE_INTERMEDIATE, which only an
+// initiator must send.
+func CheckProposal(p *models.Peer, proposal string, initiator bool) error {
+	props, err := suite.ParseProposals(wire.ProtocolIKE, proposal)
 	if err != nil {
 		return err
 	}
+	fail := func(r proposalReason, m string) error { return &ProposalError{Proposal: proposal, MLKEM: m, reason: r} }
 	for _, pr := range props {
 		for _, id := range pr.KE {
 			if m := mlkemName(id); m != "" {
-				if !p.IKE.MLKEMInInit {
-					return fmt.Errorf("proposal %q puts %s in IKE_SA_INIT (mlkem_in_init = false)", s, m)
-				}
 				if !slices.Contains(p.IKE.MLKEM, m) {
-					return fmt.Errorf("proposal %q uses %s, which the profile does not implement", s, m)
+					return fail(mlkemMissing, m)
+				}
+				if !p.IKE.MLKEMInInit {
+					return fail(mlkemInInit, m)
 				}
 			}
 		}
 		for _, round := range pr.AddKE {
 			for _, id := range round {
+				if id == 0 {
+					continue
+				}
+				if initiator && !p.IKE.Intermediate {
+					return fail(noIntermediate, "")
+				}
 				if m := mlkemName(id); m != "" && !slices.Contains(p.IKE.MLKEM, m) {
-					return fmt.Errorf("proposal %q uses %s, which the profile does not implement", s, m)
+					return fail(mlkemMissing, m)
 				}
 			}
 		}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -110,6 +111,24 @@ func TestProfileRefusals(t *testing.T) {
 	require.ErrorContains(t, err, "does not initiate", "Cloudflare's profile only responds")
 	_, err = EngineConfig(loadPeer(t, "strongswan-6"), NodeSpec{Name: "b", PSK: "k", Connections: []Connection{{Peer: "x", Initiate: true}}})
 	require.ErrorContains(t, err, "no address to initiate to")
+}
+
+// TestCheckProposal: the initiator-only IKE_INTERMEDIATE check and the
+// short phrasing the lab records for points it cannot configure.
+func TestCheckProposal(t *testing.T) {
+	legacy, cisco := loadPeer(t, "legacy-classical"), loadPeer(t, "cisco-8000")
+	const addKE = "aes256gcm16-prfsha384-x25519-ke1_mlkem768"
+	var pe *ProposalError
+	require.ErrorAs(t, CheckProposal(legacy, addKE, true), &pe)
+	require.Equal(t, "has no additional key exchanges (no IKE_INTERMEDIATE)", pe.Short())
+	require.ErrorAs(t, CheckProposal(legacy, addKE, false), &pe)
+	require.Equal(t, "implements no mlkem768", pe.Short())
+	require.ErrorAs(t, CheckProposal(cisco, "aes256gcm16-prfsha384-mlkem768", true), &pe)
+	require.Equal(t, "cannot put mlkem768 in IKE_SA_INIT (mlkem_in_init = false)", pe.Short())
+	require.NoError(t, CheckProposal(cisco, addKE, true))
+	err := CheckProposal(cisco, "aes256gcm16-prfsha384-nosuchgroup", true)
+	require.Error(t, err)
+	require.False(t, errors.As(err, &pe), "a parse error is no ProposalError")
 }
 
 func TestUnsupportedFields(t *testing.T) {
