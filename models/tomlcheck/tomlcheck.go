@@ -4,7 +4,6 @@
 package tomlcheck
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -18,9 +17,9 @@ import (
 
 // File is a decoded TOML file that can locate its keys.
 type File struct {
-	Path  string
-	MD    toml.MetaData
-	lines map[string]int // dotted key -> line of first definition
+	Path string
+	MD   toml.MetaData
+	loc  *Locator
 }
 
 // Error is a problem in a TOML file at a line and field.
@@ -56,7 +55,7 @@ func DecodeFile(path string, v any) (*File, error) {
 
 // Decode decodes data (read from path) into v like DecodeFile.
 func Decode(path string, data []byte, v any) (*File, error) {
-	f := &File{Path: path, lines: keyLines(data)}
+	f := &File{Path: path, loc: NewLocator(data)}
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(v)
 	if err != nil {
 		var pe toml.ParseError
@@ -93,71 +92,6 @@ func (f *File) Errorf(key, format string, args ...any) error {
 	return &Error{Path: f.Path, Line: f.Line(key), Field: key, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Line returns the line where key or its nearest parent is defined, or 0.
-func (f *File) Line(key string) int {
-	for k := key; k != ""; {
-		if l, ok := f.lines[k]; ok {
-			return l
-		}
-		i := strings.LastIndexAny(k, ".[")
-		if i < 0 {
-			break
-		}
-		k = k[:i]
-	}
-	return 0
-}
-
-// keyLines maps dotted keys to the line of their first definition. It
-// understands the subset of TOML that pqlab's files use: [table],
-// [[array.of.tables]] (elements numbered name[0], name[1], ...), and key =
-// value lines; quoted keys keep their quotes stripped.
-func keyLines(data []byte) map[string]int {
-	lines := map[string]int{}
-	counts := map[string]int{}
-	table := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		s := strings.TrimSpace(sc.Text())
-		switch {
-		case s == "" || s[0] == '#':
-		case strings.HasPrefix(s, "[["):
-			name := unquote(strings.TrimSpace(strings.TrimSuffix(strings.SplitN(s[2:], "]]", 2)[0], "]]")))
-			table = fmt.Sprintf("%s[%d]", name, counts[name])
-			counts[name]++
-			set(lines, name, n)
-			set(lines, table, n)
-		case s[0] == '[':
-			table = unquote(strings.TrimSpace(strings.SplitN(s[1:], "]", 2)[0]))
-			set(lines, table, n)
-		default:
-			eq := strings.Index(s, "=")
-			if eq <= 0 {
-				continue
-			}
-			k := unquote(strings.TrimSpace(s[:eq]))
-			if table != "" {
-				k = table + "." + k
-			}
-			set(lines, k, n)
-		}
-	}
-	return lines
-}
-
-func set(m map[string]int, k string, line int) {
-	if _, ok := m[k]; !ok {
-		m[k] = line
-	}
-}
-
-func unquote(k string) string {
-	parts := strings.Split(k, ".")
-	for i, p := range parts {
-		parts[i] = strings.Trim(strings.TrimSpace(p), `"'`)
-	}
-	return strings.Join(parts, ".")
-}
+// Line returns the line where key (with or without array indices, as in
+// "node[1].name" or "node.name") or its nearest parent is defined, or 0.
+func (f *File) Line(key string) int { return f.loc.Line(key) }

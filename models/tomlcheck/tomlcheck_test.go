@@ -46,3 +46,25 @@ func TestErrorfLocatesArrayTables(t *testing.T) {
 	require.Equal(t, 3, f.Line("node[1].missing"))
 	require.Equal(t, 0, f.Line("nothing"))
 }
+
+func TestLocator(t *testing.T) {
+	src := `# comment = 1
+[[link]]
+a_to_b = { delay = "1ms", loss = 0.1 }
+[[link]]
+list = [
+  { x = 1 },
+]
+name = "l1" # name = "no"
+[[link.event]]
+at = "1s"
+`
+	l := NewLocator([]byte(src))
+	for path, want := range map[string]int{
+		"link": 2, "link[0].a_to_b.loss": 3, "link[1]": 4, "link[1].list": 5, "link[1].name": 8,
+		"link.name": 8, "link[1].event[0].at": 10, "link.event.at": 10, "link[1].event[0].nothing": 9,
+		"comment": 0, "x": 0,
+	} {
+		require.Equal(t, want, l.Line(path), path)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/pqlab/pqlab/models/tomlcheck"
 	"github.com/pqlab/pqlab/sim"
 )
 
@@ -63,7 +64,7 @@ func Load(path string, opts LoadOptions) (*Topology, error) {
 // loader carries the state of one Parse.
 type loader struct {
 	path   string
-	loc    *locator
+	loc    *tomlcheck.Locator
 	errs   []error
 	models string
 	t      *Topology
@@ -87,7 +88,7 @@ func (l *loader) errorf(field, format string, args ...any) {
 	if len(l.errs) >= maxErrors {
 		return
 	}
-	err := fmt.Errorf("%s:%d: %s: %s", l.path, l.loc.line(field), field, fmt.Sprintf(format, args...))
+	err := fmt.Errorf("%s:%d: %s: %s", l.path, l.loc.Line(field), field, fmt.Sprintf(format, args...))
 	for _, e := range l.errs {
 		if e.Error() == err.Error() {
 			return
@@ -108,7 +109,7 @@ var reTOMLErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.
 // Parse validates a topology held in memory; path is used in messages and
 // to find the models directory.
 func Parse(path string, data []byte, opts LoadOptions) (*Topology, error) {
-	l := &loader{path: path, loc: newLocator(data), linkBy: map[string]*Link{}}
+	l := &loader{path: path, loc: tomlcheck.NewLocator(data), linkBy: map[string]*Link{}}
 	var f fileSpec
 	md, err := toml.Decode(string(data), &f)
 	if err != nil {
@@ -225,19 +226,19 @@ func (l *loader) loadModels(f *fileSpec) {
 			return
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			loc := newLocator(data)
-			l.errs = append(l.errs, fmt.Errorf("%s:%d: %s: unknown key", classes, loc.line(und[0].String()), und[0]))
+			loc := tomlcheck.NewLocator(data)
+			l.errs = append(l.errs, fmt.Errorf("%s:%d: %s: unknown key", classes, loc.Line(und[0].String()), und[0]))
 			return
 		}
 		for name, c := range cs.Class {
 			if c.Cores < 1 || c.Speed <= 0 || math.IsInf(c.Speed, 0) {
-				loc := newLocator(data)
-				l.errs = append(l.errs, fmt.Errorf("%s:%d: class.%s: cores must be >= 1 and speed > 0", classes, loc.line("class."+name), name))
+				loc := tomlcheck.NewLocator(data)
+				l.errs = append(l.errs, fmt.Errorf("%s:%d: class.%s: cores must be >= 1 and speed > 0", classes, loc.Line("class."+name), name))
 				continue
 			}
 			if c.Source == "" {
-				loc := newLocator(data)
-				l.errs = append(l.errs, fmt.Errorf("%s:%d: class.%s.source: missing (give a source or \"assumed\")", classes, loc.line("class."+name), name))
+				loc := tomlcheck.NewLocator(data)
+				l.errs = append(l.errs, fmt.Errorf("%s:%d: class.%s.source: missing (give a source or \"assumed\")", classes, loc.Line("class."+name), name))
 			}
 			l.cpu[name] = CPUClass{Name: name, Cores: c.Cores, Speed: c.Speed, Source: c.Source}
 		}
@@ -413,7 +414,7 @@ func (l *loader) add(n *Node) {
 }
 
 func (l *loader) addNode(ns *nodeSpec, field string) {
-	line := l.loc.line(field)
+	line := l.loc.Line(field)
 	if ns.Name == "" {
 		l.errorf(field+".name", "missing")
 		return
@@ -454,7 +455,7 @@ func (l *loader) lanHosts(n *Node, count int, field string, traffic []trafficSpe
 }
 
 func (l *loader) addGroup(f *fileSpec, gs *groupSpec, field string) {
-	line := l.loc.line(field)
+	line := l.loc.Line(field)
 	switch {
 	case gs.Name == "":
 		l.errorf(field+".name", "missing")
@@ -630,13 +631,13 @@ func (l *loader) loadProfile(name, field string) *profileSpec {
 	}
 	var ps profileSpec
 	md, err := toml.Decode(string(data), &ps)
-	loc := newLocator(data)
+	loc := tomlcheck.NewLocator(data)
 	if err != nil {
 		l.errs = append(l.errs, fmt.Errorf("%s: %v", p, err))
 		return nil
 	}
 	if und := md.Undecoded(); len(und) > 0 {
-		l.errs = append(l.errs, fmt.Errorf("%s:%d: %s: unknown key", p, loc.line(und[0].String()), und[0]))
+		l.errs = append(l.errs, fmt.Errorf("%s:%d: %s: unknown key", p, loc.Line(und[0].String()), und[0]))
 		return nil
 	}
 	if len(ps.Sources) == 0 {
@@ -665,7 +666,7 @@ func (l *loader) addLink(ls *linkSpec, field, name, a, b string, member *Node) {
 		l.errorf(field, "link %s connects %s to itself", name, a)
 		return
 	}
-	lk := &Link{Name: name, A: a, B: b, Profile: ls.Profile, Line: l.loc.line(field)}
+	lk := &Link{Name: name, A: a, B: b, Profile: ls.Profile, Line: l.loc.Line(field)}
 	index := 0
 	label := "link:" + name
 	if member != nil {
@@ -1036,7 +1037,7 @@ func (l *loader) checkTraffic() {
 func (l *loader) loadEvents(f *fileSpec) {
 	for i, es := range f.Event {
 		field := fmt.Sprintf("event[%d]", i)
-		ev := Event{Target: es.Target, Value: es.Value, Line: l.loc.line(field)}
+		ev := Event{Target: es.Target, Value: es.Value, Line: l.loc.Line(field)}
 		d, err := time.ParseDuration(es.At)
 		if err != nil || d < 0 {
 			l.errorf(field+".at", "bad time %q", es.At)

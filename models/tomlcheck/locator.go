@@ -1,4 +1,4 @@
-package topology
+package tomlcheck
 
 import (
 	"fmt"
@@ -7,13 +7,13 @@ import (
 	"strings"
 )
 
-// locator maps TOML key paths to line numbers, for error messages. The TOML
+// Locator maps TOML key paths to line numbers, for error messages. The TOML
 // decoder does not report key positions, so the locator scans the file: it
 // follows [table] and [[array]] headers (counting array elements) and
 // records each "key =" line, including the keys of single-line inline
 // tables. Paths look like "link[2].a_to_b.delay"; the same path without
 // indices ("link.a_to_b.delay") maps to its first occurrence.
-type locator struct {
+type Locator struct {
 	lines map[string]int
 }
 
@@ -23,8 +23,9 @@ var (
 	reIndex  = regexp.MustCompile(`\[\d+\]`)
 )
 
-func newLocator(data []byte) *locator {
-	l := &locator{lines: make(map[string]int)}
+// NewLocator scans data (a TOML file) for its tables and keys.
+func NewLocator(data []byte) *Locator {
+	l := &Locator{lines: make(map[string]int)}
 	counts := map[string]int{} // array table path (with parent indices) -> elements seen
 	cur := ""                  // current table path with indices
 	depth := 0                 // bracket depth of a multi-line value
@@ -92,7 +93,7 @@ func join(a, b string) string {
 	return a + "." + b
 }
 
-func (l *locator) record(path string, n int) {
+func (l *Locator) record(path string, n int) {
 	if _, ok := l.lines[path]; !ok {
 		l.lines[path] = n
 	}
@@ -102,8 +103,8 @@ func (l *locator) record(path string, n int) {
 	}
 }
 
-// line returns the line of path, or of its nearest recorded parent, or 0.
-func (l *locator) line(path string) int {
+// Line returns the line of path, or of its nearest recorded parent, or 0.
+func (l *Locator) Line(path string) int {
 	for p := path; p != ""; {
 		if n, ok := l.lines[p]; ok {
 			return n
