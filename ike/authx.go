@@ -349,16 +349,7 @@ func (e *Engine) establish(now time.Time, sa *ikeSA) {
 	sa.state = stEstablished
 	sa.metrics.Established = now
 	e.indexIdentity(sa)
-	if !sa.halfOpen.IsZero() {
-		e.nHalf--
-		sa.halfOpen = time.Time{}
-	}
-	if !sa.initiator && sa.hs != nil {
-		k := initKey{sa.spiI, sa.hs.initRemote}
-		if e.halfOpen[k] == sa {
-			delete(e.halfOpen, k)
-		}
-	}
+	e.leaveHalfOpen(sa)
 	e.armIKELifetime(now, sa)
 	ev := sa.event(EventIKESAEstablished, now)
 	ev.Metrics = sa.metricsCopy()

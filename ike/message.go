@@ -487,16 +487,7 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 		ev.Metrics = sa.metricsCopy()
 		e.emit(ev)
 	}
-	if !sa.halfOpen.IsZero() {
-		e.nHalf--
-		sa.halfOpen = time.Time{}
-	}
-	if !sa.initiator && sa.hs != nil {
-		k := initKey{sa.spiI, sa.hs.initRemote}
-		if e.halfOpen[k] == sa {
-			delete(e.halfOpen, k)
-		}
-	}
+	e.leaveHalfOpen(sa)
 	if e.sas[sa.localSPI()] == sa {
 		delete(e.sas, sa.localSPI())
 	}
@@ -522,5 +513,21 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 	sa.older = nil
 	if sa.heapIdx >= 0 {
 		heap.Remove(&e.timers, sa.heapIdx)
+	}
+}
+
+// leaveHalfOpen removes sa from the half-open accounting (the count bounded
+// by Config.MaxHalfOpen, its deadline) and from the index of IKE_SA_INIT
+// retransmissions, when it is established or deleted.
+func (e *Engine) leaveHalfOpen(sa *ikeSA) {
+	if !sa.halfOpen.IsZero() {
+		e.nHalf--
+		sa.halfOpen = time.Time{}
+	}
+	if !sa.initiator && sa.hs != nil {
+		k := initKey{sa.spiI, sa.hs.initRemote}
+		if e.halfOpen[k] == sa {
+			delete(e.halfOpen, k)
+		}
 	}
 }
