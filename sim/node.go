@@ -215,7 +215,7 @@ func (n *Node) AddNIC(name string, mtu uint32) (*NIC, error) {
 			return nil, fmt.Errorf("sim: node %s: duplicate NIC %q", n.name, name)
 		}
 	}
-	nic := &NIC{node: n, name: name, id: tcpip.NICID(len(n.nics) + 1)}
+	nic := &NIC{endpoint: endpoint{node: n, name: name, id: tcpip.NICID(len(n.nics) + 1)}}
 	nic.mtu.Store(mtu)
 	n.nics = append(n.nics, nic)
 	n.mu.Unlock()
@@ -234,7 +234,7 @@ func (n *Node) AttachEndpoint(name string, ep stack.LinkEndpoint) (tcpip.NICID, 
 	n.mu.Lock()
 	id := tcpip.NICID(len(n.nics) + 1)
 	// Reserve the ID with a placeholder NIC that no link can use.
-	n.nics = append(n.nics, &NIC{node: n, name: name, id: id, external: true})
+	n.nics = append(n.nics, &NIC{endpoint: endpoint{node: n, name: name, id: id}, external: true})
 	n.mu.Unlock()
 	if err := n.stack.CreateNICWithOptions(id, ep, stack.NICOptions{Name: name}); err != nil {
 		return 0, fmt.Errorf("sim: node %s: attach endpoint %s: %s", n.name, name, err)
@@ -380,18 +380,26 @@ func protoOf(a netip.Addr) tcpip.NetworkProtocolNumber {
 // header. Writes never block: a packet either enters the link's model (where it
 // may be queued, delayed or dropped) or is counted as dropped.
 type NIC struct {
-	node     *Node
-	name     string
-	id       tcpip.NICID
-	mtu      atomic.Uint32
+	endpoint // mu also guards link, side and addrs
 	external bool
 	v6       bool // carries IPv6 addresses or routes
 
+	link  *Link
+	side  int
+	addrs []netip.Prefix
+}
+
+// endpoint is what NIC and Tunnel share: their node, name and gVisor NIC
+// ID, and the stack.NetworkLinkEndpoint methods of a point-to-point link
+// without link-layer header.
+type endpoint struct {
+	node *Node
+	name string
+	id   tcpip.NICID
+	mtu  atomic.Uint32
+
 	mu         sync.RWMutex
 	dispatcher stack.NetworkDispatcher
-	link       *Link
-	side       int
-	addrs      []netip.Prefix
 }
 
 var _ stack.LinkEndpoint = (*NIC)(nil)
@@ -557,73 +565,6 @@ func setIPv4Checksum(h []byte) {
 	binary.BigEndian.PutUint16(h[10:12], ^uint16(sum))
 }
 
-// MTU implements stack.NetworkLinkEndpoint.
-func (nic *NIC) MTU() uint32 { return nic.mtu.Load() }
-
-// SetMTU implements stack.NetworkLinkEndpoint.
-func (nic *NIC) SetMTU(mtu uint32) { nic.mtu.Store(mtu) }
-
-// MaxHeaderLength implements stack.NetworkLinkEndpoint: there is no
-// link-layer header.
-func (*NIC) MaxHeaderLength() uint16 { return 0 }
-
-// LinkAddress implements stack.NetworkLinkEndpoint: point-to-point links have
-// no link address.
-func (*NIC) LinkAddress() tcpip.LinkAddress { return "" }
-
-// SetLinkAddress implements stack.NetworkLinkEndpoint; it is ignored.
-func (*NIC) SetLinkAddress(tcpip.LinkAddress) {}
-
-// Capabilities implements stack.NetworkLinkEndpoint: no link resolution and
-// no offloads, so stacks compute and verify every checksum, except that
-// while the node is handling a received packet the NIC claims transmit
-// checksum offload. Packets written then are forwarded packets (UDP handlers
-// run in events of their own; ICMP always computes its checksum), and gVisor
-// recomputes the transport checksum of a forwarded packet when the egress NIC
-// has no offload, treating each IP fragment as a whole datagram: that would
-// corrupt the first fragment's UDP checksum and overwrite payload bytes of the
-// others; a router leaves transport headers alone. Only forwarding nodes
-// claim it: a host's TCP sends from gVisor's goroutines while the host may
-// be handling a received packet, and its segments need their checksums.
-func (nic *NIC) Capabilities() stack.LinkEndpointCapabilities {
-	if nic.node.forwarding && nic.node.delivering.Load() > 0 {
-		return stack.CapabilityTXChecksumOffload
-	}
-	return stack.CapabilityNone
-}
-
-// Attach implements stack.NetworkLinkEndpoint.
-func (nic *NIC) Attach(d stack.NetworkDispatcher) {
-	nic.mu.Lock()
-	nic.dispatcher = d
-	nic.mu.Unlock()
-}
-
-// IsAttached implements stack.NetworkLinkEndpoint.
-func (nic *NIC) IsAttached() bool {
-	nic.mu.RLock()
-	defer nic.mu.RUnlock()
-	return nic.dispatcher != nil
-}
-
-// Wait implements stack.NetworkLinkEndpoint: the NIC owns no goroutines.
-func (*NIC) Wait() {}
-
-// ARPHardwareType implements stack.NetworkLinkEndpoint.
-func (*NIC) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
-
-// AddHeader implements stack.NetworkLinkEndpoint; there is no header.
-func (*NIC) AddHeader(*stack.PacketBuffer) {}
-
-// ParseHeader implements stack.NetworkLinkEndpoint; there is no header.
-func (*NIC) ParseHeader(*stack.PacketBuffer) bool { return true }
-
-// Close implements stack.NetworkLinkEndpoint.
-func (*NIC) Close() {}
-
-// SetOnCloseAction implements stack.NetworkLinkEndpoint.
-func (*NIC) SetOnCloseAction(func()) {}
-
 // close destroys the node's stack (and its TCP goroutines, if any).
 func (n *Node) close() {
 	n.mu.Lock()
@@ -634,3 +575,70 @@ func (n *Node) close() {
 	}
 	n.stack.Destroy()
 }
+
+// MTU implements stack.NetworkLinkEndpoint.
+func (e *endpoint) MTU() uint32 { return e.mtu.Load() }
+
+// SetMTU implements stack.NetworkLinkEndpoint.
+func (e *endpoint) SetMTU(mtu uint32) { e.mtu.Store(mtu) }
+
+// MaxHeaderLength implements stack.NetworkLinkEndpoint: there is no
+// link-layer header.
+func (*endpoint) MaxHeaderLength() uint16 { return 0 }
+
+// LinkAddress implements stack.NetworkLinkEndpoint: point-to-point links have
+// no link address.
+func (*endpoint) LinkAddress() tcpip.LinkAddress { return "" }
+
+// SetLinkAddress implements stack.NetworkLinkEndpoint; it is ignored.
+func (*endpoint) SetLinkAddress(tcpip.LinkAddress) {}
+
+// Capabilities implements stack.NetworkLinkEndpoint: no link resolution and
+// no offloads, so stacks compute and verify every checksum, except that
+// while the node is handling a received packet the NIC or tunnel claims transmit
+// checksum offload. Packets written then are forwarded packets (UDP handlers
+// run in events of their own; ICMP always computes its checksum), and gVisor
+// recomputes the transport checksum of a forwarded packet when the egress NIC
+// has no offload, treating each IP fragment as a whole datagram: that would
+// corrupt the first fragment's UDP checksum and overwrite payload bytes of the
+// others; a router leaves transport headers alone. Only forwarding nodes
+// claim it: a host's TCP sends from gVisor's goroutines while the host may
+// be handling a received packet, and its segments need their checksums.
+func (e *endpoint) Capabilities() stack.LinkEndpointCapabilities {
+	if e.node.forwarding && e.node.delivering.Load() > 0 {
+		return stack.CapabilityTXChecksumOffload
+	}
+	return stack.CapabilityNone
+}
+
+// Attach implements stack.NetworkLinkEndpoint.
+func (e *endpoint) Attach(d stack.NetworkDispatcher) {
+	e.mu.Lock()
+	e.dispatcher = d
+	e.mu.Unlock()
+}
+
+// IsAttached implements stack.NetworkLinkEndpoint.
+func (e *endpoint) IsAttached() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.dispatcher != nil
+}
+
+// Wait implements stack.NetworkLinkEndpoint: the NIC owns no goroutines.
+func (*endpoint) Wait() {}
+
+// ARPHardwareType implements stack.NetworkLinkEndpoint.
+func (*endpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
+
+// AddHeader implements stack.NetworkLinkEndpoint; there is no header.
+func (*endpoint) AddHeader(*stack.PacketBuffer) {}
+
+// ParseHeader implements stack.NetworkLinkEndpoint; there is no header.
+func (*endpoint) ParseHeader(*stack.PacketBuffer) bool { return true }
+
+// Close implements stack.NetworkLinkEndpoint.
+func (*endpoint) Close() {}
+
+// SetOnCloseAction implements stack.NetworkLinkEndpoint.
+func (*endpoint) SetOnCloseAction(func()) {}

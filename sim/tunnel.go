@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/buffer"
@@ -18,14 +17,8 @@ import (
 // seals them), and decrypted packets are injected back with Inject. Routes
 // to the remote protected subnets point at the tunnel's NIC ID.
 type Tunnel struct {
-	node *Node
-	name string
-	id   tcpip.NICID
-	mtu  atomic.Uint32
-	out  func(pkt []byte)
-
-	mu         sync.RWMutex
-	dispatcher stack.NetworkDispatcher
+	endpoint
+	out func(pkt []byte)
 
 	// Counters.
 	TxPackets, RxPackets, RxMalformed atomic.Uint64
@@ -46,7 +39,7 @@ func (n *Node) AddTunnel(name string, mtu uint32, out func(pkt []byte)) (*Tunnel
 	if out == nil {
 		return nil, fmt.Errorf("sim: node %s: tunnel %s: nil output", n.name, name)
 	}
-	t := &Tunnel{node: n, name: name, out: out}
+	t := &Tunnel{endpoint: endpoint{node: n, name: name}, out: out}
 	t.mtu.Store(mtu)
 	id, err := n.AttachEndpoint(name, t)
 	if err != nil {
@@ -110,59 +103,3 @@ func (t *Tunnel) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	}
 	return n, nil
 }
-
-// MTU implements stack.NetworkLinkEndpoint.
-func (t *Tunnel) MTU() uint32 { return t.mtu.Load() }
-
-// SetMTU implements stack.NetworkLinkEndpoint.
-func (t *Tunnel) SetMTU(mtu uint32) { t.mtu.Store(mtu) }
-
-// MaxHeaderLength implements stack.NetworkLinkEndpoint.
-func (*Tunnel) MaxHeaderLength() uint16 { return 0 }
-
-// LinkAddress implements stack.NetworkLinkEndpoint.
-func (*Tunnel) LinkAddress() tcpip.LinkAddress { return "" }
-
-// SetLinkAddress implements stack.NetworkLinkEndpoint.
-func (*Tunnel) SetLinkAddress(tcpip.LinkAddress) {}
-
-// Capabilities implements stack.NetworkLinkEndpoint, with the same
-// forwarding rule as NIC.Capabilities.
-func (t *Tunnel) Capabilities() stack.LinkEndpointCapabilities {
-	if t.node.forwarding && t.node.delivering.Load() > 0 {
-		return stack.CapabilityTXChecksumOffload
-	}
-	return stack.CapabilityNone
-}
-
-// Attach implements stack.NetworkLinkEndpoint.
-func (t *Tunnel) Attach(d stack.NetworkDispatcher) {
-	t.mu.Lock()
-	t.dispatcher = d
-	t.mu.Unlock()
-}
-
-// IsAttached implements stack.NetworkLinkEndpoint.
-func (t *Tunnel) IsAttached() bool {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.dispatcher != nil
-}
-
-// Wait implements stack.NetworkLinkEndpoint.
-func (*Tunnel) Wait() {}
-
-// ARPHardwareType implements stack.NetworkLinkEndpoint.
-func (*Tunnel) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
-
-// AddHeader implements stack.NetworkLinkEndpoint.
-func (*Tunnel) AddHeader(*stack.PacketBuffer) {}
-
-// ParseHeader implements stack.NetworkLinkEndpoint.
-func (*Tunnel) ParseHeader(*stack.PacketBuffer) bool { return true }
-
-// Close implements stack.NetworkLinkEndpoint.
-func (*Tunnel) Close() {}
-
-// SetOnCloseAction implements stack.NetworkLinkEndpoint.
-func (*Tunnel) SetOnCloseAction(func()) {}
