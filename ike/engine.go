@@ -257,27 +257,23 @@ func (e *Engine) newNonce() ([]byte, error) {
 }
 
 // PollTransmit returns the next datagram to send.
-func (e *Engine) PollTransmit() (Datagram, bool) {
-	if e.outHead == len(e.out) {
-		e.out, e.outHead = e.out[:0], 0
-		return Datagram{}, false
-	}
-	d := e.out[e.outHead]
-	e.out[e.outHead] = Datagram{}
-	e.outHead++
-	return d, true
-}
+func (e *Engine) PollTransmit() (Datagram, bool) { return pop(&e.out, &e.outHead) }
 
 // PollEvent returns the next event.
-func (e *Engine) PollEvent() (Event, bool) {
-	if e.evHead == len(e.events) {
-		e.events, e.evHead = e.events[:0], 0
-		return Event{}, false
+func (e *Engine) PollEvent() (Event, bool) { return pop(&e.events, &e.evHead) }
+
+// pop takes the element at *head off queue q (a slice consumed from the
+// front), clearing its slot; when all are taken it empties q for reuse.
+func pop[T any](q *[]T, head *int) (T, bool) {
+	var zero T
+	if *head == len(*q) {
+		*q, *head = (*q)[:0], 0
+		return zero, false
 	}
-	ev := e.events[e.evHead]
-	e.events[e.evHead] = Event{}
-	e.evHead++
-	return ev, true
+	v := (*q)[*head]
+	(*q)[*head] = zero
+	*head++
+	return v, true
 }
 
 // PollCryptoOps appends to dst the cryptographic operations performed since
