@@ -339,6 +339,20 @@ func timeUnit(maxMs float64) (div float64, unit string) {
 	return 1, "ms"
 }
 
+// gridAxes labels the axes of a grid of cells (a heatmap) with the column
+// names xs, the x labels turned by rotation radians, and the row names ys.
+func gridAxes(p *plot.Plot, xs, ys []string, rotation float64) {
+	p.X.Tick.Marker = nameTicks(xs)
+	p.Y.Tick.Marker = nameTicks(ys)
+	p.X.Tick.Label.Rotation = rotation
+	p.X.Tick.Label.XAlign = draw.XRight
+	p.X.Tick.Label.YAlign = draw.YTop
+	p.X.Tick.Label.Font.Size = vg.Points(8)
+	p.Y.Tick.Label.Font.Size = vg.Points(8)
+	p.X.Min, p.X.Max = -0.5, float64(len(xs))-0.5
+	p.Y.Min, p.Y.Max = -0.5, float64(len(ys))-0.5
+}
+
 // nameTicks labels integer positions with names.
 type nameTicks []string
 

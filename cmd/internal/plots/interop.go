@@ -258,15 +258,7 @@ func interopFigure(runs []runRef, pth string) (*Figure, error) {
 			}
 		}
 		p.Add(g)
-		p.X.Tick.Marker = nameTicks(is)
-		p.Y.Tick.Marker = nameTicks(rs)
-		p.X.Tick.Label.Rotation = 0.6
-		p.X.Tick.Label.XAlign = draw.XRight
-		p.X.Tick.Label.YAlign = draw.YTop
-		p.X.Tick.Label.Font.Size = vg.Points(8)
-		p.Y.Tick.Label.Font.Size = vg.Points(8)
-		p.X.Min, p.X.Max = -0.5, float64(len(is))-0.5
-		p.Y.Min, p.Y.Max = -0.5, float64(len(rs))-0.5
+		gridAxes(p, is, rs, 0.6)
 		fig.Tiles = append(fig.Tiles, p)
 	}
 	w := 8*vg.Centimeter + vg.Length(len(is))*vg.Centimeter*0.7

@@ -636,15 +636,7 @@ func SuccessByPlacement(f *results.File) (*Figure, error) {
 			}
 		}
 		p.Add(g)
-		p.X.Tick.Marker = nameTicks(paths)
-		p.Y.Tick.Marker = nameTicks(suites)
-		p.X.Tick.Label.Rotation = 0.4
-		p.X.Tick.Label.XAlign = draw.XRight
-		p.X.Tick.Label.YAlign = draw.YTop
-		p.X.Tick.Label.Font.Size = vg.Points(8)
-		p.Y.Tick.Label.Font.Size = vg.Points(8)
-		p.X.Min, p.X.Max = -0.5, float64(len(paths))-0.5
-		p.Y.Min, p.Y.Max = -0.5, float64(len(suites))-0.5
+		gridAxes(p, paths, suites, 0.4)
 	}
 	legend := []LegendEntry{
 		{Label: "100 % established", Thumbs: []plot.Thumbnailer{boxThumb{redGreen(1)}}},
