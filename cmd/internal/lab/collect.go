@@ -164,19 +164,24 @@ func (c *collector) spiMap(g *gateway.Gateway) map[ike.SAID]uint64 {
 }
 
 // ikeMessage returns the IKE message in a UDP payload (without the
-// non-ESP marker on the NAT-T port), or nil.
-func ikeMessage(local ike.Datagram) []byte {
+// non-ESP marker on the NAT-T port) and its parsed header; ok is false if
+// the payload holds none.
+func ikeMessage(local ike.Datagram) (msg []byte, h wire.Header, ok bool) {
 	b := local.Data
 	if local.Local.Port() == portNATT || local.Remote.Port() == portNATT {
 		if len(b) < 4 || binary.BigEndian.Uint32(b) != 0 {
-			return nil
+			return nil, h, false
 		}
 		b = b[4:]
 	}
 	if len(b) < wire.HeaderLen {
-		return nil
+		return nil, h, false
 	}
-	return b
+	h, err := wire.ParseHeader(b)
+	if err != nil {
+		return nil, h, false
+	}
+	return b, h, true
 }
 
 // fragmentNumber returns the SKF fragment number (RFC 7383 Section 2.5),
@@ -195,12 +200,8 @@ func hash64(b []byte) uint64 {
 }
 
 func (c *collector) sent(g *gateway.Gateway, now time.Time, d ike.Datagram) {
-	msg := ikeMessage(d)
-	if msg == nil {
-		return
-	}
-	h, err := wire.ParseHeader(msg)
-	if err != nil {
+	_, h, ok := ikeMessage(d)
+	if !ok {
 		return
 	}
 	c.rekeySent(g, now, h, len(d.Data))
@@ -228,12 +229,8 @@ func (c *collector) sent(g *gateway.Gateway, now time.Time, d ike.Datagram) {
 }
 
 func (c *collector) received(g *gateway.Gateway, _ time.Time, d ike.Datagram) {
-	msg := ikeMessage(d)
-	if msg == nil {
-		return
-	}
-	h, err := wire.ParseHeader(msg)
-	if err != nil {
+	msg, h, ok := ikeMessage(d)
+	if !ok {
 		return
 	}
 	r := c.bySPI[h.SPIi]
