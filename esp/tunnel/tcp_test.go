@@ -115,6 +115,7 @@ func BenchmarkTunnelTCP(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
+			c.o.parallelLinks = true // real-time throughput: links run concurrently
 			tp := newTopo(b, c.o)
 			defer tp.close()
 			client, server := connect(b, tp)

@@ -82,8 +82,9 @@ func addAddr(t testing.TB, s *stack.Stack, nic tcpip.NICID, cidr string) {
 }
 
 // link joins two new NICs with channel endpoints and two forwarding
-// goroutines, stopped by ctx.
-func link(t testing.TB, ctx context.Context, wg *sync.WaitGroup, s1 *stack.Stack, n1 tcpip.NICID, s2 *stack.Stack, n2 tcpip.NICID, mtu uint32) {
+// goroutines, stopped by ctx. With wire set, every delivery into the
+// receiving stack holds it (see topoOpts.parallelLinks).
+func link(t testing.TB, ctx context.Context, wg *sync.WaitGroup, wire *sync.Mutex, s1 *stack.Stack, n1 tcpip.NICID, s2 *stack.Stack, n2 tcpip.NICID, mtu uint32) {
 	t.Helper()
 	e1 := channel.New(4096, mtu, "")
 	e2 := channel.New(4096, mtu, "")
@@ -102,10 +103,16 @@ func link(t testing.TB, ctx context.Context, wg *sync.WaitGroup, s1 *stack.Stack
 			}
 			// A copy, not pkt.ToBuffer(): that shares the chunks, which the
 			// sending stack may still write into (a data race).
+			if wire != nil {
+				wire.Lock()
+			}
 			np := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(pkt.ToView())})
 			to.InjectInbound(pkt.NetworkProtocolNumber, np)
 			np.DecRef()
 			pkt.DecRef()
+			if wire != nil {
+				wire.Unlock()
+			}
 		}
 	}
 	wg.Add(2)
@@ -168,6 +175,16 @@ type topoOpts struct {
 	mtu       uint32
 	wideA2B   bool // gwA's outbound SA also covers 10.3.0.0/16 (gwB's does not)
 	hostQueue int
+	// parallelLinks lets the link goroutines deliver concurrently (for
+	// the throughput benchmark). By default deliveries are serialized:
+	// gVisor's IPv4 forwarding (forwardPacketWithRoute) reads the TTL
+	// through a header slice taken before DeepCopyForForwarding, whose
+	// PullUp copy-on-write moves the packet to a new chunk and returns
+	// the old one to the buffer pool; a link goroutine allocating at that
+	// moment gets that chunk and writes it while the TTL is read (a data
+	// race under -race, a possibly wrong TTL without it). Plain
+	// forwarding shows it as well as the tunnel.
+	parallelLinks bool
 }
 
 type topo struct {
@@ -175,6 +192,7 @@ type topo struct {
 	gwA, gwB     *gateway
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
+	wire         sync.Mutex
 }
 
 func (tp *topo) close() {
@@ -198,9 +216,13 @@ func newTopo(t testing.TB, o topoOpts) *topo {
 	tp.gwA = &gateway{s: newStack(), db: &esp.DB{}}
 	tp.gwB = &gateway{s: newStack(), db: &esp.DB{}}
 	hostMTU := o.mtu - 100 // room for ESP in UDP on the WAN (like MSS clamping), also when plain
-	link(t, ctx, &tp.wg, tp.hostA, nicLAN, tp.gwA.s, nicLAN, hostMTU)
-	link(t, ctx, &tp.wg, tp.gwA.s, nicWAN, tp.gwB.s, nicWAN, o.mtu)
-	link(t, ctx, &tp.wg, tp.gwB.s, nicLAN, tp.hostB, nicLAN, hostMTU)
+	var wire *sync.Mutex
+	if !o.parallelLinks {
+		wire = &tp.wire
+	}
+	link(t, ctx, &tp.wg, wire, tp.hostA, nicLAN, tp.gwA.s, nicLAN, hostMTU)
+	link(t, ctx, &tp.wg, wire, tp.gwA.s, nicWAN, tp.gwB.s, nicWAN, o.mtu)
+	link(t, ctx, &tp.wg, wire, tp.gwB.s, nicLAN, tp.hostB, nicLAN, hostMTU)
 
 	addAddr(t, tp.hostA, nicLAN, "10.1.0.2/24")
 	addAddr(t, tp.hostA, nicLAN, "fd00:1::2/64")
