@@ -156,3 +156,108 @@ func FuzzParseFlow(f *testing.F) {
 		}
 	})
 }
+
+// fuzzTransport returns transport-mode SA pairs for FuzzOpenTransport: an
+// ESP-in-UDP SA per suite family (one with ESN, one that knows the
+// sender's original addresses, RFC 3948 Section 3.1.2) and one raw-ESP SA.
+func fuzzTransport(t testing.TB) ([]*InboundSA, []*OutboundSA) {
+	var ins []*InboundSA
+	var outs []*OutboundSA
+	for i, s := range []Suite{suites[0], suites[2], suites[3], suites[1]} {
+		s.ESN = i == 1
+		oc, ic := pairConfig(t, s, 200+uint64(i))
+		oc.Mode, ic.Mode = ModeTransport, ModeTransport
+		ic.ReplayWindow = -1 // let the fuzzer replay seeds
+		if i == 2 {
+			ic.OrigAddrs = OrigAddrs{Src: a1, Dst: a2}
+		}
+		if i == 3 {
+			oc.Path.Encap, ic.Path.Encap = EncapRaw, EncapRaw
+		}
+		o, err := NewOutboundSA(oc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := NewInboundSA(ic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, outs = append(ins, in), append(outs, o)
+	}
+	return ins, outs
+}
+
+// FuzzOpenTransport feeds arbitrary IP packets to transport-mode
+// decapsulation (raw ESP and ESP in UDP, RFC 4303 Section 3.1.1, RFC 3948
+// Section 3.1.1): it must never panic nor modify its input, every failure
+// must be a DropReason, and an accepted packet must be a whole IP packet
+// within the SA's selectors whose TCP or UDP checksum, when ESP came in
+// UDP, is valid for the addresses it arrived with.
+func FuzzOpenTransport(f *testing.F) {
+	ins, outs := fuzzTransport(f)
+	for i, o := range outs {
+		udp := ins[i].Path().Encap == EncapUDP
+		for _, p := range [][]byte{
+			l4Packet(a1, a2, ProtoTCP, 60),
+			l4Packet(a1, a2, ProtoUDP, 333),
+			l4Packet(b1, b2, ProtoUDP, 61),
+			l4Packet(b1, b2, ProtoTCP, 1400),
+			ipPacket(a1, a2, ProtoICMP, 0, 0, 40),
+		} {
+			var prot []byte
+			var err error
+			if udp {
+				prot, err = o.SealTransportUDP(nil, p, NATTPort, NATTPort)
+			} else {
+				prot, err = o.SealTransport(nil, p)
+			}
+			if err != nil {
+				f.Fatal(err)
+			}
+			if _, err := ins[i].OpenTransport(nil, prot); err != nil {
+				f.Fatalf("seed %d does not open: %v", i, err)
+			}
+			f.Add(uint8(i), prot)
+			f.Add(uint8(i), prot[:len(prot)-1])
+		}
+	}
+	f.Add(uint8(0), []byte{})
+	f.Add(uint8(1), []byte{0x45})
+	f.Add(uint8(2), []byte{0x60, 0, 0, 0, 0, 8, 17, 64})
+	f.Fuzz(func(t *testing.T, which uint8, pkt []byte) {
+		sa := ins[int(which)%len(ins)]
+		orig := bytes.Clone(pkt)
+		got, err := sa.OpenTransport(make([]byte, 0, 64), pkt)
+		if !bytes.Equal(pkt, orig) {
+			t.Fatal("OpenTransport modified its input")
+		}
+		if err != nil {
+			var r DropReason
+			if !errors.As(err, &r) {
+				t.Fatalf("error %v is not a DropReason", err)
+			}
+			return
+		}
+		fl, err := ParseFlow(got)
+		if err != nil || !sa.Matches(&fl) || fl.Len != len(got) {
+			t.Fatalf("accepted packet %x: %v", got, err)
+		}
+		v4 := got[0]>>4 == 4
+		hl, proto := ipv6HeaderSize, got[6]
+		if v4 {
+			hl, proto = int(got[0]&0x0f)*4, got[9]
+		}
+		if sa.Path().Encap != EncapUDP || (proto != ProtoTCP && proto != ProtoUDP) {
+			return
+		}
+		if v4 && (hl != ipv4HeaderSize || got[6]&0x3f != 0 || got[7] != 0) {
+			return // options or a fragment: not what l4Valid reads
+		}
+		if proto == ProtoUDP && v4 && got[hl+udpChecksumOff] == 0 && got[hl+udpChecksumOff+1] == 0 {
+			return // no checksum sent (RFC 768)
+		}
+		if !l4Valid(got) {
+			t.Fatalf("inner checksum invalid after decapsulation: %x", got)
+		}
+	})
+}
