@@ -409,7 +409,7 @@ type ChildConfig struct {
 //
 // The SA is rekeyed at Rekey minus a random duration in [0, Jitter) and
 // deleted at Life. Life defaults to 1.1 * Rekey and Jitter to Life - Rekey
-// (at most Rekey/2);
+// (at most Rekey/2) unless NoJitter is set, which rekeys exactly at Rekey;
 // a zero Rekey disables time-based rekeying. The byte and packet limits are
 // handed to the data plane, which reports when they are reached
 // (Engine.ChildSALimit).
@@ -417,6 +417,7 @@ type Lifetime struct {
 	Rekey        Duration `toml:"rekey_time"`
 	Life         Duration `toml:"life_time"`
 	Jitter       Duration `toml:"rand_time"`
+	NoJitter     bool     `toml:"no_rand_time"`
 	RekeyBytes   uint64   `toml:"rekey_bytes"`
 	LifeBytes    uint64   `toml:"life_bytes"`
 	RekeyPackets uint64   `toml:"rekey_packets"`
@@ -436,7 +437,7 @@ func (l Lifetime) withDefaults(rekey time.Duration) Lifetime {
 	if l.Life == 0 {
 		l.Life = l.Rekey + l.Rekey/10
 	}
-	if l.Jitter == 0 && l.Life > l.Rekey {
+	if l.Jitter == 0 && !l.NoJitter && l.Life > l.Rekey {
 		// At most half the rekey time, so that a long hard lifetime does
 		// not make the SA due for rekeying as soon as it is created.
 		l.Jitter = min(l.Life-l.Rekey, l.Rekey/2)
@@ -450,6 +451,9 @@ func (l Lifetime) validate(what string) error {
 	}
 	if l.Rekey > 0 && l.Life > 0 && l.Life < l.Rekey {
 		return fmt.Errorf("ike: %s lifetime: life_time %v shorter than rekey_time %v", what, l.Life, l.Rekey)
+	}
+	if l.NoJitter && l.Jitter != 0 {
+		return fmt.Errorf("ike: %s lifetime: rand_time %v with no_rand_time", what, l.Jitter)
 	}
 	if l.Jitter > l.Rekey && l.Rekey > 0 {
 		return fmt.Errorf("ike: %s lifetime: rand_time %v longer than rekey_time %v", what, l.Jitter, l.Rekey)

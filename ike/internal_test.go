@@ -237,3 +237,17 @@ func TestEstablishedSAUnchanged(t *testing.T) {
 		t.Fatalf("events %v / %v", p.evA, p.evB)
 	}
 }
+
+func TestLifetimeNoJitter(t *testing.T) {
+	l := Lifetime{Rekey: Duration(time.Hour)}.withDefaults(DefaultIKERekey)
+	if l.Jitter != Duration(6*time.Minute) {
+		t.Fatalf("default jitter %v, want 6m (hard limit 1.1 * rekey)", l.Jitter)
+	}
+	l = Lifetime{Rekey: Duration(time.Hour), NoJitter: true}.withDefaults(DefaultIKERekey)
+	if l.Jitter != 0 || l.Life != Duration(66*time.Minute) {
+		t.Fatalf("NoJitter: jitter %v life %v", l.Jitter, l.Life)
+	}
+	if err := (Lifetime{Rekey: Duration(time.Hour), Jitter: Duration(time.Minute), NoJitter: true}).validate("IKE"); err == nil {
+		t.Fatal("accepted rand_time with no_rand_time")
+	}
+}

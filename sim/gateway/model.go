@@ -202,11 +202,7 @@ func EngineConfig(p *models.Peer, n NodeSpec) (ike.Config, error) {
 // engine's default hard limit (1.1 * rekey).
 func lifetime(rekey time.Duration, jitter float64) ike.Lifetime {
 	l := ike.Lifetime{Rekey: ike.Duration(rekey), Jitter: ike.Duration(float64(rekey) * jitter)}
-	if l.Jitter == 0 {
-		// The engine reads a zero jitter as "the default"; one nanosecond
-		// is no jitter for any practical purpose.
-		l.Jitter = 1
-	}
+	l.NoJitter = l.Jitter == 0 // the engine reads a zero Jitter as its default
 	return l
 }
 
@@ -328,9 +324,6 @@ func UnsupportedFields(p *models.Peer) []string {
 	}
 	if !slices.Contains(p.IKE.Auth, "psk") {
 		out = append(out, "ike.auth has no psk: the lab authenticates with a pre-shared key")
-	}
-	if p.Lifetimes.Jitter == 0 {
-		out = append(out, "lifetimes.jitter = 0: approximated by 1 ns (the engine reads 0 as its default)")
 	}
 	if p.Retransmit.Tries == 0 {
 		out = append(out, "retransmit.tries = 0: approximated by 1 (the engine reads 0 as its default)")

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +59,8 @@ func TestProfileMapping(t *testing.T) {
 	require.Equal(t, ike.Duration(10*time.Second), cfg.Peers[0].DPDDelay)
 	require.False(t, cfg.Peers[0].DPDPeriodic)
 	require.Equal(t, ike.Duration(24*time.Hour), cfg.Peers[0].IKELifetime.Rekey)
-	require.Equal(t, ike.Duration(1), cfg.Peers[0].IKELifetime.Jitter, "no jitter")
+	require.True(t, cfg.Peers[0].IKELifetime.NoJitter, "no jitter")
+	require.Zero(t, cfg.Peers[0].IKELifetime.Jitter)
 	require.Equal(t, []string{"aes256gcm16-noesn"}, cfg.Peers[0].Children[0].ESPProposals)
 
 	sw := loadPeer(t, "strongswan-6")
@@ -132,11 +132,12 @@ func TestCheckProposal(t *testing.T) {
 }
 
 func TestUnsupportedFields(t *testing.T) {
-	u := strings.Join(UnsupportedFields(loadPeer(t, "cisco-8000")), "\n")
-	require.Contains(t, u, "lifetimes.jitter = 0")
-	require.NotContains(t, u, "dpd.retries")
-	require.NotContains(t, u, "ike.window")
+	// Every field these profiles set has an engine knob.
+	require.Empty(t, UnsupportedFields(loadPeer(t, "cisco-8000")))
 	require.Empty(t, UnsupportedFields(loadPeer(t, "strongswan-6")))
+	// A zero jitter is no jitter, not the engine's default.
+	require.Equal(t, ike.Lifetime{Rekey: ike.Duration(time.Hour), NoJitter: true}, lifetime(time.Hour, 0))
+	require.Equal(t, ike.Lifetime{Rekey: ike.Duration(time.Hour), Jitter: ike.Duration(6 * time.Minute)}, lifetime(time.Hour, 0.1))
 }
 
 func TestCostNamesInReferenceTable(t *testing.T) {
