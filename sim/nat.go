@@ -106,12 +106,13 @@ const (
 	NATDropTooBig                     // larger than the egress MTU with DF set
 	NATDropPorts                      // no free external port
 	NATDropNoLink                     // egress side not connected
+	NATDropICMPError                  // ICMP error about no live mapping, or not translatable
 	numNATDrops
 )
 
 // String names the drop reason.
 func (d NATDrop) String() string {
-	names := [...]string{"unsupported", "no-mapping", "filtered", "fragment", "ttl", "too-big", "ports", "no-link"}
+	names := [...]string{"unsupported", "no-mapping", "filtered", "fragment", "ttl", "too-big", "ports", "no-link", "icmp-error"}
 	if d < 0 || int(d) >= len(names) {
 		return fmt.Sprintf("NATDrop(%d)", int(d))
 	}
@@ -124,14 +125,19 @@ type NATStats struct {
 	MappingsCreated   uint64
 	MappingsExpired   uint64
 	Reassembled       uint64
-	Drops             [numNATDrops]uint64
+	// ICMPErrors counts translated ICMP errors (RFC 5508, Section 4.2),
+	// in both directions.
+	ICMPErrors uint64
+	Drops      [numNATDrops]uint64
 }
 
 // NAT is an IPv4 network address and port translator between an inside and
 // an outside port (RFC 4787 behaviours for UDP; ICMP echo identifiers are
-// mapped like ports, RFC 5508). It is a middlebox of the simulator, not a
-// gVisor stack: it rewrites addresses, ports and checksums (RFC 1624
-// incremental updates) and decrements the TTL.
+// mapped like ports, RFC 5508). ICMP errors about translated UDP and echo
+// flows are translated too, embedded datagram included (RFC 5508,
+// Section 4.2), so path MTU discovery works through the NAT. It is a
+// middlebox of the simulator, not a gVisor stack: it rewrites addresses,
+// ports and checksums (RFC 1624 incremental updates) and decrements the TTL.
 type NAT struct {
 	cfg     NATConfig
 	net     *Network
@@ -329,10 +335,17 @@ func (nat *NAT) handle(side int, pkt []byte) {
 		return
 	}
 	var out *natPort
-	if side == 0 {
+	switch {
+	case isICMPError(pi, pkt):
+		ok = nat.translateICMPError(now, side, pi, pkt)
+		out = nat.outside
+		if side == 1 {
+			out = nat.inside
+		}
+	case side == 0:
 		ok = nat.translateOut(now, pi, pkt)
 		out = nat.outside
-	} else {
+	default:
 		ok = nat.translateIn(now, pi, pkt)
 		out = nat.inside
 	}

@@ -1,11 +1,17 @@
 package sim
 
 import (
+	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // natTopo: gw1, gw2 -- lan links -- (NAT via a LAN router? no: one inside
@@ -214,4 +220,188 @@ func FuzzMiddleboxes(f *testing.F) {
 		fab.forward(append([]byte(nil), pkt...))
 		ipv4Fragment(append([]byte(nil), pkt...), 576)
 	})
+}
+
+// onesSum is the ones'-complement sum of b (RFC 1071); a correct checksum
+// makes the sum over the covered bytes 0xffff.
+func onesSum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s > 0xffff {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
+}
+
+// natRouterTopo: gw -- NAT -- router r (203.0.113.1) -- srv1, where the
+// r-srv1 link has a smaller MTU.
+func natRouterTopo(t *testing.T, cfg NATConfig, mtu uint32) (*Network, *Node, *NAT, *Node, *Link, *Link) {
+	t.Helper()
+	n := NewNetwork(NetworkConfig{Seed: 9})
+	t.Cleanup(n.Close)
+	cfg.Name, cfg.External = "nat", natExt
+	nat, err := n.AddNAT(cfg)
+	require.NoError(t, err)
+	gw, _ := n.AddNode(NodeConfig{Name: "gw"})
+	r, _ := n.AddNode(NodeConfig{Name: "r", Forwarding: true})
+	srv, _ := n.AddNode(NodeConfig{Name: "srv1"})
+	gwe, _ := gw.AddNIC("wan", 0)
+	r0, _ := r.AddNIC("eth0", 0)
+	r1, _ := r.AddNIC("eth1", 0)
+	se, _ := srv.AddNIC("eth0", 0)
+	inner, err := n.Connect(gwe, nat.Inside(), Symmetric("gw-nat", 1500, Impairments{Delay: time.Millisecond}))
+	require.NoError(t, err)
+	outer, err := n.Connect(nat.Outside(), r0, Symmetric("nat-r", 1500, Impairments{Delay: 5 * time.Millisecond}))
+	require.NoError(t, err)
+	_, err = n.Connect(r1, se, Symmetric("r-srv1", mtu, Impairments{Delay: 5 * time.Millisecond}))
+	require.NoError(t, err)
+	require.NoError(t, gwe.AddAddress(netip.PrefixFrom(gwAddr, 24)))
+	require.NoError(t, r0.AddAddress(netip.MustParsePrefix("203.0.113.1/24")))
+	require.NoError(t, r1.AddAddress(netip.MustParsePrefix("198.51.100.254/24")))
+	require.NoError(t, se.AddAddress(netip.PrefixFrom(srv1, 24)))
+	require.NoError(t, gw.AddRoute(netip.MustParsePrefix("0.0.0.0/0"), gwe.ID()))
+	require.NoError(t, srv.AddRoute(netip.MustParsePrefix("0.0.0.0/0"), se.ID()))
+	return n, gw, nat, srv, inner, outer
+}
+
+// A router after the NAT answers a DF datagram too big for its egress link
+// with "fragmentation needed"; the NAT translates the error back to the
+// inside host (RFC 5508, Section 4.2; RFC 1191), which is what PMTU
+// discovery through a NAT depends on.
+func TestNATTranslatesFragmentationNeeded(t *testing.T) {
+	n, gw, nat, srv, inner, outer := natRouterTopo(t, NATConfig{Mapping: AddressAndPortDependent, Filtering: AddressAndPortDependent}, 1280)
+	_, srvGot := listen(t, srv, "198.51.100.1:4500")
+	gwc, err := gw.ListenUDPWithOptions(ap(gwAddr, 500), nil, UDPOptions{DontFragment: true})
+	require.NoError(t, err)
+	var sent, delivered, outside [][]byte
+	inner.AddObserver(observerFunc(func(ev *PacketEvent) {
+		pi, ok := ParsePacket(ev.Packet)
+		switch {
+		case !ok:
+		case ev.Kind == PacketSent && ev.Dir == AtoB && pi.Protocol == ipProtoUDP:
+			sent = append(sent, append([]byte(nil), ev.Packet...))
+		case ev.Kind == PacketDelivered && ev.Dir == BtoA && pi.Protocol == ipProtoICMP:
+			delivered = append(delivered, append([]byte(nil), ev.Packet...))
+		}
+	}))
+	outer.AddObserver(observerFunc(func(ev *PacketEvent) {
+		if pi, ok := ParsePacket(ev.Packet); ok && ev.Kind == PacketDelivered && ev.Dir == BtoA && pi.Protocol == ipProtoICMP {
+			outside = append(outside, append([]byte(nil), ev.Packet...))
+		}
+	}))
+	// A symmetric NAT: the second destination gets another external port,
+	// so the embedded source port really is translated back.
+	require.NoError(t, gwc.SendTo(ap(srv1, 4500), []byte("first")))
+	n.Run(time.Second)
+	big := payload(1400, 7) // an IKE_SA_INIT with ML-KEM-768 in one datagram
+	require.NoError(t, gwc.SendTo(ap(srv1, 500), big))
+	n.Run(2 * time.Second)
+
+	require.Len(t, *srvGot, 1)
+	require.Len(t, sent, 2)
+	require.Len(t, outside, 1)
+	require.Len(t, delivered, 1)
+	ext, ok := nat.Mapping(ap(gwAddr, 500), ap(srv1, 500))
+	require.True(t, ok)
+	require.NotEqual(t, uint16(500), ext.Port())
+
+	// Outside, the error is about the external endpoint.
+	out := outside[0]
+	opi, _ := ParsePacket(out)
+	require.Equal(t, natExt, opi.Dst)
+	oin := out[opi.HeaderLen+icmpHeaderLen:]
+	require.Equal(t, natExt.AsSlice(), oin[12:16])
+	require.Equal(t, ext.Port(), binary.BigEndian.Uint16(oin[20:22]))
+
+	// Inside: outer destination, embedded source address and port are the
+	// inside host's; every checksum is valid.
+	pkt := delivered[0]
+	pi, _ := ParsePacket(pkt)
+	require.Equal(t, netip.MustParseAddr("203.0.113.1"), pi.Src)
+	require.Equal(t, gwAddr, pi.Dst)
+	require.Equal(t, uint16(0xffff), onesSum(pkt[:pi.HeaderLen]), "outer IPv4 header checksum")
+	icmp := pkt[pi.HeaderLen:]
+	require.Equal(t, []byte{3, 4}, icmp[:2], "destination unreachable, fragmentation needed")
+	require.EqualValues(t, 1280, binary.BigEndian.Uint16(icmp[6:8]), "next-hop MTU (RFC 1191)")
+	require.Equal(t, uint16(0xffff), onesSum(icmp), "ICMP checksum")
+	emb := icmp[icmpHeaderLen:]
+	ihl := int(emb[0]&0x0f) * 4
+	require.Equal(t, uint16(0xffff), onesSum(emb[:ihl]), "embedded IPv4 header checksum")
+	require.Equal(t, gwAddr.AsSlice(), emb[12:16])
+	require.Equal(t, srv1.AsSlice(), emb[16:20])
+	// The embedded datagram is the one the host sent, UDP header (ports
+	// and checksum) included; only TTL and header checksum differ.
+	orig := sent[1]
+	require.Greater(t, len(emb), ihl+udpHeaderLen)
+	require.Equal(t, orig[20:20+len(emb)-ihl], emb[ihl:], "embedded UDP header and data as sent")
+	require.Equal(t, orig[12:20], emb[12:20])
+	require.Equal(t, orig[:8], emb[:8])
+
+	// gVisor on the inside host accepted the ICMP message.
+	st := gw.Stack().Stats().ICMP.V4.PacketsReceived
+	require.EqualValues(t, 1, st.DstUnreachable.Value())
+	require.Zero(t, st.Invalid.Value())
+	require.EqualValues(t, 1, nat.Stats().ICMPErrors)
+
+	// The same error about a port with no mapping, or about a datagram
+	// the inside host never sent to that destination, is dropped.
+	for i, mutate := range []func([]byte){
+		func(e []byte) { binary.BigEndian.PutUint16(e[20:22], ext.Port()+100) },
+		func(e []byte) { binary.BigEndian.PutUint16(e[22:24], 501) },
+		func(e []byte) { e[0] = 0x46 }, // header length beyond the data
+	} {
+		bad := append([]byte(nil), out...)
+		mutate(bad[opi.HeaderLen+icmpHeaderLen:])
+		nat.handle(1, bad)
+		require.EqualValues(t, i+1, nat.Stats().Drops[NATDropICMPError])
+	}
+	require.EqualValues(t, 1, nat.Stats().ICMPErrors)
+}
+
+// connectedUDP opens a connected gVisor UDP endpoint, which records ICMP
+// port unreachable errors as its last error.
+func connectedUDP(t *testing.T, n *Node, local, remote netip.AddrPort) tcpip.Endpoint {
+	t.Helper()
+	var wq waiter.Queue
+	ep, terr := n.Stack().NewEndpoint(udp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	require.Nil(t, terr)
+	t.Cleanup(ep.Close)
+	require.Nil(t, ep.Bind(tcpip.FullAddress{Addr: tcpip.AddrFromSlice(local.Addr().AsSlice()), Port: local.Port()}))
+	require.Nil(t, ep.Connect(tcpip.FullAddress{Addr: tcpip.AddrFromSlice(remote.Addr().AsSlice()), Port: remote.Port()}))
+	return ep
+}
+
+func writeUDP(t *testing.T, ep tcpip.Endpoint, p []byte) {
+	t.Helper()
+	_, terr := ep.Write(bytes.NewReader(p), tcpip.WriteOptions{})
+	require.Nil(t, terr)
+}
+
+// Port unreachable errors in both directions reach the socket they concern:
+// gVisor matches the translated embedded datagram to the connected endpoint.
+func TestNATTranslatesPortUnreachable(t *testing.T) {
+	nt := newNATTopo(t, NATConfig{Mapping: EndpointIndependent, Filtering: AddressAndPortDependent})
+	// Outside in: srv1 has nothing on port 9.
+	ep := connectedUDP(t, nt.gw, ap(gwAddr, 5000), ap(srv1, 9))
+	writeUDP(t, ep, []byte("probe"))
+	nt.net.Run(time.Second)
+	require.Equal(t, &tcpip.ErrConnectionRefused{}, ep.LastError())
+
+	// Inside out: gw opens a mapping to srv1:7000 and closes its socket;
+	// srv1's next datagram draws a port unreachable from gw.
+	sep := connectedUDP(t, nt.srv1, ap(srv1, 7000), ap(natExt, 500))
+	gwc, _ := listen(t, nt.gw, "192.168.1.2:500")
+	require.NoError(t, gwc.SendTo(ap(srv1, 7000), []byte("open")))
+	nt.net.Run(2 * time.Second)
+	gwc.Close()
+	writeUDP(t, sep, []byte("anyone?"))
+	nt.net.Run(3 * time.Second)
+	require.Equal(t, &tcpip.ErrConnectionRefused{}, sep.LastError())
+	require.EqualValues(t, 2, nt.nat.Stats().ICMPErrors)
+	require.Zero(t, nt.nat.Stats().Drops[NATDropICMPError])
 }
