@@ -128,6 +128,9 @@ type NATStats struct {
 	// ICMPErrors counts translated ICMP errors (RFC 5508, Section 4.2),
 	// in both directions.
 	ICMPErrors uint64
+	// Hairpinned counts inside-to-inside datagrams sent to an external
+	// mapping (RFC 4787, Section 6, REQ-9).
+	Hairpinned uint64
 	Drops      [numNATDrops]uint64
 }
 
@@ -135,7 +138,9 @@ type NATStats struct {
 // an outside port (RFC 4787 behaviours for UDP; ICMP echo identifiers are
 // mapped like ports, RFC 5508). ICMP errors about translated UDP and echo
 // flows are translated too, embedded datagram included (RFC 5508,
-// Section 4.2), so path MTU discovery works through the NAT. It is a
+// Section 4.2), so path MTU discovery works through the NAT. UDP from an
+// inside host to the external address is hairpinned to the inside host
+// owning that mapping (RFC 4787, Section 6, REQ-9). It is a
 // middlebox of the simulator, not a gVisor stack: it rewrites addresses,
 // ports and checksums (RFC 1624 incremental updates) and decrements the TTL.
 type NAT struct {
@@ -342,6 +347,9 @@ func (nat *NAT) handle(side int, pkt []byte) {
 		if side == 1 {
 			out = nat.inside
 		}
+	case side == 0 && pi.Dst == nat.cfg.External && pi.Protocol == ipProtoUDP:
+		ok = nat.hairpin(now, pi, pkt)
+		out = nat.inside
 	case side == 0:
 		ok = nat.translateOut(now, pi, pkt)
 		out = nat.outside
@@ -354,6 +362,22 @@ func (nat *NAT) handle(side int, pkt []byte) {
 		return
 	}
 	nat.emit(out, pkt)
+}
+
+// hairpin translates a UDP datagram from an inside host to the external
+// address: its source becomes the sender's own external mapping (created if
+// needed), then it is filtered and translated like an inbound datagram from
+// that external endpoint and sent back inside (RFC 4787, Section 6, REQ-9).
+func (nat *NAT) hairpin(now time.Duration, pi PacketInfo, pkt []byte) bool {
+	if !nat.translateOut(now, pi, pkt) {
+		return false
+	}
+	pi, _ = ParsePacket(pkt) // the source changed
+	if !nat.translateIn(now, pi, pkt) {
+		return false
+	}
+	nat.stats.Hairpinned++
+	return true
 }
 
 // emit sends pkt out of port p, fragmenting at the link MTU.

@@ -405,3 +405,64 @@ func TestNATTranslatesPortUnreachable(t *testing.T) {
 	require.EqualValues(t, 2, nt.nat.Stats().ICMPErrors)
 	require.Zero(t, nt.nat.Stats().Drops[NATDropICMPError])
 }
+
+// Two hosts behind the same NAT reach each other through their external
+// mappings (hairpinning, RFC 4787, Section 6, REQ-9): each sees the other's
+// external address and port, and filtering applies as to outside traffic.
+func TestNATHairpinning(t *testing.T) {
+	nt := newNATTopo(t, NATConfig{Mapping: EndpointIndependent, Filtering: AddressAndPortDependent})
+	// Two LAN hosts behind gw, which routes for them.
+	var hosts []*Node
+	for i, lan := range []string{"192.168.10", "192.168.20"} {
+		h, _ := nt.net.AddNode(NodeConfig{Name: []string{"h1", "h2"}[i]})
+		he, _ := h.AddNIC("eth0", 0)
+		ge, _ := nt.gw.AddNIC("lan"+lan[len(lan)-2:], 0)
+		_, err := nt.net.Connect(he, ge, Symmetric(h.Name()+"-gw", 1500, Impairments{Delay: time.Millisecond}))
+		require.NoError(t, err)
+		require.NoError(t, he.AddAddress(netip.MustParsePrefix(lan+".2/24")))
+		require.NoError(t, ge.AddAddress(netip.MustParsePrefix(lan+".1/24")))
+		require.NoError(t, h.AddRoute(netip.MustParsePrefix("0.0.0.0/0"), he.ID()))
+		hosts = append(hosts, h)
+	}
+	h1c, h1Got := listen(t, hosts[0], "192.168.10.2:500")
+	h2c, h2Got := listen(t, hosts[1], "192.168.20.2:4500")
+	_, srvGot := listen(t, nt.srv1, "198.51.100.1:500")
+	// h2 gets its mapping (port preserved) by talking to a server.
+	require.NoError(t, h2c.SendTo(ap(srv1, 500), []byte("register")))
+	nt.net.Run(time.Second)
+	require.Len(t, *srvGot, 1)
+	require.Equal(t, ap(natExt, 4500), (*srvGot)[0].src)
+
+	// h1 -> h2's public endpoint: h2 never sent to h1's mapping, so the
+	// port-restricted filter drops it; h1's own mapping is created.
+	require.NoError(t, h1c.SendTo(ap(natExt, 4500), []byte("hello h2")))
+	nt.net.Run(2 * time.Second)
+	require.Empty(t, *h2Got)
+	require.EqualValues(t, 1, nt.nat.Stats().Drops[NATDropFiltered])
+	ext1, ok := nt.nat.Mapping(ap(netip.MustParseAddr("192.168.10.2"), 500), ap(natExt, 4500))
+	require.True(t, ok)
+	require.Equal(t, ap(natExt, 500), ext1)
+
+	// h2 -> h1's public endpoint passes h1's filter (h1 sent to
+	// natExt:4500) and arrives from h2's external endpoint.
+	require.NoError(t, h2c.SendTo(ext1, []byte("hello h1")))
+	nt.net.Run(3 * time.Second)
+	require.Len(t, *h1Got, 1)
+	require.Equal(t, ap(natExt, 4500), (*h1Got)[0].src)
+	require.Equal(t, ap(netip.MustParseAddr("192.168.10.2"), 500), (*h1Got)[0].dst, "destination translated to the inside host")
+	require.Equal(t, []byte("hello h1"), (*h1Got)[0].payload)
+
+	// Now h1 -> h2 passes too.
+	require.NoError(t, h1c.SendTo(ap(natExt, 4500), []byte("again")))
+	nt.net.Run(4 * time.Second)
+	require.Len(t, *h2Got, 1)
+	require.Equal(t, ext1, (*h2Got)[0].src)
+	require.Equal(t, []byte("again"), (*h2Got)[0].payload)
+
+	st := nt.nat.Stats()
+	require.EqualValues(t, 2, st.Hairpinned)
+	require.EqualValues(t, 2, st.MappingsCreated)
+	// Hairpinned traffic never left the NAT: the outside link carried only
+	// h2's registration.
+	require.EqualValues(t, 1, nt.nat.outside.link.Stats(AtoB).Packets)
+}
