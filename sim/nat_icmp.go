@@ -79,12 +79,12 @@ func icmpEmbedded(pi PacketInfo, pkt []byte) (inner []byte, proto uint8, so, do,
 // NAT delivered inside: its outer source and the embedded datagram's
 // destination address and port become the external ones. The embedded IP
 // header checksum and transport checksum are updated incrementally
-// (RFC 1624) and the ICMP checksum is recomputed. Errors matching no live
-// mapping are dropped and counted; errors never refresh a mapping
-// (RFC 5508, Section 4.2).
+// (RFC 1624) and the ICMP checksum is recomputed. Errors with an invalid
+// ICMP checksum or matching no live mapping are dropped and counted; errors
+// never refresh a mapping (RFC 5508, Section 4.2).
 func (nat *NAT) translateICMPError(now time.Duration, side int, pi PacketInfo, pkt []byte) bool {
 	inner, proto, so, do, co, ok := icmpEmbedded(pi, pkt)
-	if !ok {
+	if !ok || icmpSum(pkt[pi.HeaderLen:pi.HeaderLen+icmpHeaderLen+len(inner)]) != 0xffff {
 		nat.drop(NATDropICMPError)
 		return false
 	}
@@ -136,10 +136,9 @@ func (nat *NAT) translateICMPError(now time.Duration, side int, pi PacketInfo, p
 	return true
 }
 
-// setICMPChecksum recomputes an ICMPv4 message's checksum (RFC 792): the
-// ones' complement of the ones' complement sum of the whole message.
-func setICMPChecksum(msg []byte) {
-	msg[2], msg[3] = 0, 0
+// icmpSum is the ones' complement sum of msg (RFC 1071); it is 0xffff
+// over a message with a valid checksum.
+func icmpSum(msg []byte) uint16 {
 	var sum uint32
 	for i := 0; i+1 < len(msg); i += 2 {
 		sum += uint32(msg[i])<<8 | uint32(msg[i+1])
@@ -150,5 +149,12 @@ func setICMPChecksum(msg []byte) {
 	for sum > 0xffff {
 		sum = sum&0xffff + sum>>16
 	}
-	binary.BigEndian.PutUint16(msg[2:4], ^uint16(sum))
+	return uint16(sum)
+}
+
+// setICMPChecksum recomputes an ICMPv4 message's checksum (RFC 792): the
+// ones' complement of the ones' complement sum of the whole message.
+func setICMPChecksum(msg []byte) {
+	msg[2], msg[3] = 0, 0
+	binary.BigEndian.PutUint16(msg[2:4], ^icmpSum(msg))
 }

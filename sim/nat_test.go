@@ -205,10 +205,33 @@ func FuzzMiddleboxes(f *testing.F) {
 	icmp[9] = ipProtoICMP
 	icmp[20] = 8
 	f.Add(icmp, false)
+	// ICMP errors about the mapping the fuzz body creates, from outside
+	// and from inside (RFC 5508, Section 4.2).
+	for _, outside := range []bool{true, false} {
+		e := ipv4Packet(20+icmpHeaderLen+28, 9, 0, false, 0)
+		e[9] = ipProtoICMP
+		e[20], e[21] = icmpTypeDestUnreach, 4
+		emb := ipv4Packet(28, 1, 0, false, 0)
+		binary.BigEndian.PutUint32(emb[20:], 500<<16|500)
+		if outside {
+			copy(e[12:20], append([]byte{10, 0, 0, 2}, natExt.AsSlice()...))
+			copy(emb[12:20], append(natExt.AsSlice(), 10, 0, 0, 2))
+		} else {
+			copy(emb[12:20], []byte{10, 0, 0, 2, 10, 0, 0, 1})
+		}
+		setIPv4Checksum(emb[:20])
+		copy(e[20+icmpHeaderLen:], emb)
+		setIPv4Checksum(e[:20])
+		setICMPChecksum(e[20:])
+		f.Add(e, outside)
+	}
 	f.Fuzz(func(t *testing.T, pkt []byte, outside bool) {
 		n := NewNetwork(NetworkConfig{})
 		nat, err := n.AddNAT(NATConfig{Name: "nat", External: natExt})
 		require.NoError(t, err)
+		// A mapping 10.0.0.1:500 -> natExt:500 for 10.0.0.2:500.
+		nat.handle(0, ipv4Packet(28, 2, 0, false, 500<<16|500))
+		require.Equal(t, 1, nat.Mappings())
 		side := 0
 		if outside {
 			side = 1
@@ -354,9 +377,15 @@ func TestNATTranslatesFragmentationNeeded(t *testing.T) {
 		func(e []byte) { binary.BigEndian.PutUint16(e[20:22], ext.Port()+100) },
 		func(e []byte) { binary.BigEndian.PutUint16(e[22:24], 501) },
 		func(e []byte) { e[0] = 0x46 }, // header length beyond the data
+		nil,                            // a corrupted ICMP checksum
 	} {
 		bad := append([]byte(nil), out...)
-		mutate(bad[opi.HeaderLen+icmpHeaderLen:])
+		if mutate != nil {
+			mutate(bad[opi.HeaderLen+icmpHeaderLen:])
+			setICMPChecksum(bad[opi.HeaderLen:])
+		} else {
+			bad[len(bad)-1] ^= 1
+		}
 		nat.handle(1, bad)
 		require.EqualValues(t, i+1, nat.Stats().Drops[NATDropICMPError])
 	}
