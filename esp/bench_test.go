@@ -67,11 +67,7 @@ func benchOpen(b *testing.B, s Suite, n int) {
 	i := 0
 	for b.Loop() {
 		if i == ring { // start over: forget the sequence numbers seen
-			in.mu.Lock()
-			clear(in.replay.ring)
-			in.replay.top = 0
-			in.top.Store(0)
-			in.mu.Unlock()
+			resetWindow(in)
 			i = 0
 		}
 		if _, err := in.OpenTunnel(dst, pkts[i]); err != nil {

@@ -63,12 +63,7 @@ func newCoresFixture(b *testing.B, s Suite) *coresFixture {
 
 // rewind lets inbound SA i accept its ring again.
 func (f *coresFixture) rewind(i int) {
-	sa := f.in[i]
-	sa.mu.Lock()
-	clear(sa.replay.ring)
-	sa.replay.top = 0
-	sa.top.Store(0)
-	sa.mu.Unlock()
+	resetWindow(f.in[i])
 }
 
 // BenchmarkESPCores shows ESP throughput growing with cores across many

@@ -134,10 +134,17 @@ func sealPlain(sa *OutboundSA, seq uint64, pt []byte) []byte {
 
 // setTop moves an inbound SA's window as if seq had been received.
 func setTop(sa *InboundSA, seq uint64) {
-	sa.mu.Lock()
+	sa.lockWindow()
 	sa.replay.Update(seq)
-	sa.top.Store(sa.replay.top)
-	sa.mu.Unlock()
+	sa.unlockWindow(sa.replay.top)
+}
+
+// resetWindow lets an inbound SA accept every sequence number again.
+func resetWindow(sa *InboundSA) {
+	sa.lockWindow()
+	clear(sa.replay.ring)
+	sa.replay.top = 0
+	sa.unlockWindow(0)
 }
 
 // selMatches matches one selector against a flow's destination side.

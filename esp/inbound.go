@@ -3,6 +3,7 @@ package esp
 import (
 	"crypto/subtle"
 	"encoding/binary"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,11 @@ import (
 // highest sequence number seen (the common in-order case) or a locked
 // bitmap check, then the ICV verification without locks, then one locked
 // step that advances the window and the counters.
+//
+// The window lock and the highest sequence number share one atomic word
+// (state), so the locked step costs two atomic read-modify-writes (the
+// acquiring compare-and-swap and the releasing store of the new top)
+// instead of three with a separate mutex and top.
 type InboundSA struct {
 	cfg           SAConfig
 	t             *transform
@@ -22,9 +28,11 @@ type InboundSA struct {
 	drops         counters
 	noReplay      bool
 	window        uint32
-	top           atomic.Uint64 // replay.Top(), readable without mu
 
-	mu             sync.Mutex
+	// state is replay.Top() while the window is unlocked and winLocked
+	// while a goroutine holds it (lockWindow/unlockWindow); the lock
+	// guards replay, packets and bytes.
+	state          atomic.Uint64
 	replay         ReplayWindow
 	packets, bytes uint64
 
@@ -74,15 +82,55 @@ func (sa *InboundSA) Expired() bool { return sa.life.hard() }
 
 // Counters returns a snapshot of the SA's counters.
 func (sa *InboundSA) Counters() Counters {
-	sa.mu.Lock()
+	top := sa.lockWindow()
 	c := Counters{PacketsIn: sa.packets, BytesIn: sa.bytes}
-	sa.mu.Unlock()
+	sa.unlockWindow(top)
 	sa.drops.snapshotDrops(&c)
 	return c
 }
 
 // HighestSeq returns the highest sequence number accepted so far.
-func (sa *InboundSA) HighestSeq() uint64 { return sa.top.Load() }
+func (sa *InboundSA) HighestSeq() uint64 { return sa.loadTop() }
+
+// winLocked in state marks the window lock as held. It is the one 64-bit
+// sequence number the SA never accepts (open drops it as
+// DropSeqExhausted), so it can never be a window top: a sender reaches it
+// only after 2^64-1 packets, and RFC 4303 Section 3.3.3 forbids cycling.
+const winLocked = ^uint64(0)
+
+// lockWindow acquires the window lock and returns the top it replaced.
+// The critical sections are a few dozen instructions; a waiter yields its
+// thread after a few attempts so that a preempted holder can finish.
+func (sa *InboundSA) lockWindow() uint64 {
+	for spins := 0; ; spins++ {
+		s := sa.state.Load()
+		if s != winLocked && sa.state.CompareAndSwap(s, winLocked) {
+			return s
+		}
+		if spins >= lockSpins {
+			runtime.Gosched()
+		}
+	}
+}
+
+// lockSpins is how often lockWindow and loadTop retry before yielding.
+const lockSpins = 8
+
+// unlockWindow releases the window lock, publishing top (which must be
+// replay.Top()).
+func (sa *InboundSA) unlockWindow(top uint64) { sa.state.Store(top) }
+
+// loadTop returns the window top, waiting while the window is locked.
+func (sa *InboundSA) loadTop() uint64 {
+	for spins := 0; ; spins++ {
+		if s := sa.state.Load(); s != winLocked {
+			return s
+		}
+		if spins >= lockSpins {
+			runtime.Gosched()
+		}
+	}
+}
 
 // Matches reports whether a flow lies within the SA's selectors in the
 // inbound direction (source in Remote, destination in Local).
@@ -174,19 +222,18 @@ func (sa *InboundSA) checkInner(inner []byte, nh uint8) (int, error) {
 // commit advances the replay window past an authenticated packet and
 // counts it (n payload octets).
 func (sa *InboundSA) commit(seq uint64, n int, count bool) error {
-	sa.mu.Lock()
+	sa.lockWindow()
 	if !sa.replay.Update(seq) && !sa.noReplay {
-		sa.mu.Unlock()
+		sa.unlockWindow(sa.replay.top)
 		return sa.drops.drop(DropReplay)
 	}
-	sa.top.Store(sa.replay.top)
 	var p, b uint64
 	if count {
 		sa.packets++
 		sa.bytes += uint64(n)
 		p, b = sa.packets, sa.bytes
 	}
-	sa.mu.Unlock()
+	sa.unlockWindow(sa.replay.top)
 	if count {
 		sa.life.account(p, b)
 	}
@@ -225,14 +272,20 @@ func (sa *InboundSA) open(dst, pkt []byte, inPlace bool) ([]byte, uint8, uint64,
 	// and check the window. Most packets arrive in order, above the top.
 	seqLo := binary.BigEndian.Uint32(pkt[4:8])
 	seq := uint64(seqLo)
-	top := sa.top.Load()
+	top := sa.state.Load()
+	if top == winLocked {
+		top = sa.loadTop()
+	}
 	if sa.cfg.Suite.ESN {
 		seq = inferSeq(top, sa.window, seqLo)
+		if seq == winLocked {
+			return dst, 0, 0, sa.drops.drop(DropSeqExhausted)
+		}
 	}
 	if !sa.noReplay && (seq == 0 || seq <= top) {
-		sa.mu.Lock()
+		sa.lockWindow()
 		ok := sa.replay.Check(seq)
-		sa.mu.Unlock()
+		sa.unlockWindow(sa.replay.top)
 		if !ok {
 			return dst, 0, 0, sa.drops.drop(DropReplay)
 		}
