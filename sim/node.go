@@ -402,6 +402,34 @@ type endpoint struct {
 	dispatcher stack.NetworkDispatcher
 }
 
+// attached returns the stack's dispatcher, nil before the stack attaches.
+func (e *endpoint) attached() stack.NetworkDispatcher {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.dispatcher
+}
+
+// inject hands the IP packet pkt to the stack through d, as arriving on e.
+// It runs on the scheduler's goroutine.
+func (e *endpoint) inject(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, pkt []byte) {
+	pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
+	e.node.delivering.Add(1)
+	d.DeliverNetworkPacket(proto, pb)
+	e.node.delivering.Add(-1)
+	pb.DecRef()
+}
+
+// ipProto returns the network protocol of an IP packet by its version.
+func ipProto(pkt []byte) (tcpip.NetworkProtocolNumber, bool) {
+	switch header.IPVersion(pkt) {
+	case header.IPv4Version:
+		return ipv4.ProtocolNumber, true
+	case header.IPv6Version:
+		return ipv6.ProtocolNumber, true
+	}
+	return 0, false
+}
+
 var _ stack.LinkEndpoint = (*NIC)(nil)
 var _ Port = (*NIC)(nil)
 
@@ -454,19 +482,12 @@ func (nic *NIC) detach() {
 // deliver implements Port: it hands an IP packet from the link to the stack.
 // It runs on the scheduler's goroutine.
 func (nic *NIC) deliver(pkt []byte) {
-	nic.mu.RLock()
-	d := nic.dispatcher
-	nic.mu.RUnlock()
+	d := nic.attached()
 	if d == nil || len(pkt) == 0 {
 		return
 	}
-	var proto tcpip.NetworkProtocolNumber
-	switch header.IPVersion(pkt) {
-	case header.IPv4Version:
-		proto = ipv4.ProtocolNumber
-	case header.IPv6Version:
-		proto = ipv6.ProtocolNumber
-	default:
+	proto, ok := ipProto(pkt)
+	if !ok {
 		nic.node.Stats.RxMalformed.Add(1)
 		return
 	}
@@ -482,12 +503,8 @@ func (nic *NIC) deliver(pkt []byte) {
 			node.inFrag.length = len(pkt)
 		}
 	}
-	pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
-	node.delivering.Add(1)
-	d.DeliverNetworkPacket(proto, pb)
-	node.delivering.Add(-1)
+	nic.inject(d, proto, pkt)
 	node.inFrag.active = false
-	pb.DecRef()
 }
 
 // WritePackets implements stack.LinkWriter. The stack keeps its reference to

@@ -4,11 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
@@ -68,28 +64,17 @@ func (t *Tunnel) Name() string { return t.name }
 // the tunnel; the stack then delivers or forwards it. Call it from the
 // scheduler's goroutine (an event), not from inside the stack.
 func (t *Tunnel) Inject(pkt []byte) {
-	t.mu.RLock()
-	d := t.dispatcher
-	t.mu.RUnlock()
+	d := t.attached()
 	if d == nil || len(pkt) == 0 {
 		return
 	}
-	var proto tcpip.NetworkProtocolNumber
-	switch header.IPVersion(pkt) {
-	case header.IPv4Version:
-		proto = ipv4.ProtocolNumber
-	case header.IPv6Version:
-		proto = ipv6.ProtocolNumber
-	default:
+	proto, ok := ipProto(pkt)
+	if !ok {
 		t.RxMalformed.Add(1)
 		return
 	}
 	t.RxPackets.Add(1)
-	pb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(pkt)})
-	t.node.delivering.Add(1)
-	d.DeliverNetworkPacket(proto, pb)
-	t.node.delivering.Add(-1)
-	pb.DecRef()
+	t.inject(d, proto, pkt)
 }
 
 // WritePackets implements stack.LinkWriter.
