@@ -269,7 +269,7 @@ func (s *OutboundSet) SealTunnel(dst, inner []byte) ([]byte, *OutboundSA, error)
 	if sa == nil {
 		return dst, nil, s.db.ctr.drop(DropNoSA)
 	}
-	out, err := sa.sealTunnelFlow(dst, inner, &f)
+	out, err := sa.sealTunnelFlow(dst, inner, &f, true) // lookup matched f
 	return out, sa, err
 }
 

@@ -122,7 +122,7 @@ func sealPlain(sa *OutboundSA, seq uint64, pt []byte) []byte {
 	ct := out[hdr : hdr+len(pt)]
 	if t.aead != nil {
 		sc := scratchBuf{b: make([]byte, scratchSize)}
-		nonce, aad := sc.nonceAAD(&t.salt, out[HeaderSize:hdr], sa.cfg.SPI, seq, sa.cfg.Suite.ESN)
+		nonce, aad := sc.nonceAAD(&t.salt, out[HeaderSize:hdr], out[:HeaderSize], seq, sa.cfg.Suite.ESN)
 		t.aead.Seal(ct[:0], nonce, ct, aad)
 		return out
 	}

@@ -24,6 +24,7 @@ type InboundSA struct {
 	cfg           SAConfig
 	t             *transform
 	local, remote []csel
+	fast4         fast4
 	life          lifetimeState
 	drops         counters
 	noReplay      bool
@@ -51,9 +52,10 @@ func NewInboundSA(cfg SAConfig) (*InboundSA, error) {
 	}
 	sa := &InboundSA{cfg: cfg.clone(), t: t, noReplay: cfg.ReplayWindow < 0,
 		local: compile(cfg.Local), remote: compile(cfg.Remote)}
+	sa.fast4 = newFast4(sa.remote, sa.local)
 	sa.replay.SetSize(cfg.ReplayWindow)
 	sa.window = uint32(sa.replay.Size())
-	sa.life = lifetimeState{limits: cfg.Lifetime, dir: Inbound, spi: cfg.SPI, ifID: cfg.IfID}
+	sa.life = newLifetimeState(cfg.Lifetime, Inbound, cfg.SPI, cfg.IfID)
 	return sa, nil
 }
 
@@ -102,6 +104,13 @@ const winLocked = ^uint64(0)
 // The critical sections are a few dozen instructions; a waiter yields its
 // thread after a few attempts so that a preempted holder can finish.
 func (sa *InboundSA) lockWindow() uint64 {
+	if s := sa.state.Load(); s != winLocked && sa.state.CompareAndSwap(s, winLocked) {
+		return s
+	}
+	return sa.lockWindowSlow()
+}
+
+func (sa *InboundSA) lockWindowSlow() uint64 {
 	for spins := 0; ; spins++ {
 		s := sa.state.Load()
 		if s != winLocked && sa.state.CompareAndSwap(s, winLocked) {
@@ -209,6 +218,9 @@ func (sa *InboundSA) checkInner(inner []byte, nh uint8) (int, error) {
 	if sa.cfg.Mode != ModeTunnel || (nh != ProtoIPIP && nh != ProtoIPv6) {
 		return 0, sa.drops.drop(DropNextHeader)
 	}
+	if n, ok := sa.fast4.check(inner, nh); ok {
+		return n, nil
+	}
 	var f flow
 	if err := parseFlow(inner, &f); err != nil || f.v6 != (nh == ProtoIPv6) {
 		return 0, sa.drops.drop(DropMalformed)
@@ -297,23 +309,25 @@ func (sa *InboundSA) open(dst, pkt []byte, inPlace bool) ([]byte, uint8, uint64,
 		pt = ret
 	} else {
 		ret, pt = sliceForAppend(dst, ctLen)
-		if inexactOverlap(pt, pkt[hdr:]) {
+		if inexactOverlap(pt, pkt[hdr:]) || overlaps(pt, pkt[:hdr]) {
 			return dst, 0, 0, errOverlap
 		}
 	}
 	iv := pkt[HeaderSize:hdr]
 	if t.aead != nil {
-		var spare []byte
-		if !inPlace {
-			spare = ret[len(ret):cap(ret)]
-			if len(spare) >= scratchSize && overlaps(spare[:scratchSize], pkt) {
-				spare = nil
-			}
+		// Nonce and additional data go to the spare capacity of the
+		// output when it has room and does not reach into pkt.
+		var sc scratchBuf
+		if spare := ret[len(ret):cap(ret)]; !inPlace && len(spare) >= scratchSize && !overlaps(spare[:scratchSize], pkt) {
+			sc.b = spare[:scratchSize]
+		} else {
+			sc = t.scratch()
 		}
-		sc := t.scratch(spare)
-		nonce, aad := sc.nonceAAD(&t.salt, iv, sa.cfg.SPI, seq, sa.cfg.Suite.ESN)
+		nonce, aad := sc.nonceAAD(&t.salt, iv, pkt[:HeaderSize], seq, sa.cfg.Suite.ESN)
 		_, err := t.aead.Open(pt[:0], nonce, pkt[hdr:], aad)
-		t.release(sc)
+		if sc.kind != scratchSpare {
+			t.release(sc)
+		}
 		if err != nil {
 			return dst, 0, 0, sa.drops.drop(DropAuth)
 		}

@@ -125,12 +125,15 @@ const (
 // lifetimeState tracks which events an SA has fired.
 type lifetimeState struct {
 	limits Lifetime
-	state  atomic.Uint32
-	gone   atomic.Bool // removed from its DB: time events no longer fire
-	emit   func(Event) // nil for SAs outside a DB
-	dir    Direction
-	spi    uint32
-	ifID   uint32
+	// packetMark and byteMark are the lowest non-zero packet and byte
+	// limits (all ones: none).
+	packetMark, byteMark uint64
+	state                atomic.Uint32
+	gone                 atomic.Bool // removed from its DB: time events no longer fire
+	emit                 func(Event) // nil for SAs outside a DB
+	dir                  Direction
+	spi                  uint32
+	ifID                 uint32
 }
 
 // fire records a limit crossing and reports whether this call was the
@@ -156,9 +159,31 @@ func (l *lifetimeState) fire(kind EventKind, lim Limit) {
 
 func (l *lifetimeState) hard() bool { return l.state.Load()&stateHard != 0 }
 
-// account checks the byte and packet limits after a packet of n octets
-// was counted (packets and bytes are the totals including it).
+func newLifetimeState(limits Lifetime, dir Direction, spi, ifID uint32) lifetimeState {
+	mark := func(soft, hard uint64) uint64 {
+		m := ^uint64(0)
+		for _, v := range []uint64{soft, hard} {
+			if v != 0 {
+				m = min(m, v)
+			}
+		}
+		return m
+	}
+	return lifetimeState{limits: limits, dir: dir, spi: spi, ifID: ifID,
+		packetMark: mark(limits.SoftPackets, limits.HardPackets),
+		byteMark:   mark(limits.SoftBytes, limits.HardBytes)}
+}
+
+// account checks the byte and packet limits after a packet was counted
+// (packets and bytes are the totals including it). Below the lowest
+// limit it is two comparisons.
 func (l *lifetimeState) account(packets, bytes uint64) {
+	if packets >= l.packetMark || bytes >= l.byteMark {
+		l.crossed(packets, bytes)
+	}
+}
+
+func (l *lifetimeState) crossed(packets, bytes uint64) {
 	lt := &l.limits
 	if lt.HardPackets != 0 && packets >= lt.HardPackets {
 		l.fire(EventSoft, LimitPackets)

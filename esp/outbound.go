@@ -17,6 +17,7 @@ type OutboundSA struct {
 	cfg           SAConfig
 	t             *transform
 	local, remote []csel
+	fast4         fast4
 	maxSeq, soft  uint64
 	life          lifetimeState
 
@@ -49,11 +50,12 @@ func NewOutboundSA(cfg SAConfig) (*OutboundSA, error) {
 	}
 	sa := &OutboundSA{cfg: cfg.clone(), t: t, maxSeq: MaxSeq32,
 		local: compile(cfg.Local), remote: compile(cfg.Remote)}
+	sa.fast4 = newFast4(sa.local, sa.remote)
 	if cfg.Suite.ESN {
 		sa.maxSeq = MaxSeqESN
 	}
 	sa.soft = seqSoft(sa.maxSeq)
-	sa.life = lifetimeState{limits: cfg.Lifetime, dir: Outbound, spi: cfg.SPI, ifID: cfg.IfID}
+	sa.life = newLifetimeState(cfg.Lifetime, Outbound, cfg.SPI, cfg.IfID)
 	return sa, nil
 }
 
@@ -156,22 +158,27 @@ func (sa *OutboundSA) refusal() DropReason {
 // dst[len(dst)+HeaderLen():]. Seal may use spare capacity beyond the
 // returned packet as scratch space.
 func (sa *OutboundSA) Seal(dst []byte, nextHeader uint8, payload []byte) ([]byte, error) {
+	return sa.sealNext(dst, nextHeader, payload, 0)
+}
+
+// sealNext seals payload with the next sequence number and counts it. The
+// byte count is taken before encryption (and given back on failure): an
+// atomic add right after it would wait for the ciphertext stores to drain.
+func (sa *OutboundSA) sealNext(dst []byte, nh uint8, payload []byte, tfc int) ([]byte, error) {
 	seq, err := sa.nextSeq()
 	if err != nil {
 		return dst, sa.drops.drop(err.(DropReason))
 	}
-	out, err := sa.seal(dst, seq, nil, nextHeader, payload, 0, -1)
+	n := uint64(len(payload))
+	b := sa.bytes.Add(n)
+	out, err := sa.seal(dst, seq, nil, nh, payload, tfc, -1)
 	if err != nil {
+		sa.bytes.Add(-n)
 		sa.wasted.Add(1)
 		return dst, err
 	}
-	sa.account(seq, len(payload))
-	return out, nil
-}
-
-func (sa *OutboundSA) account(seq uint64, n int) {
-	b := sa.bytes.Add(uint64(n))
 	sa.life.account(seq, b)
+	return out, nil
 }
 
 // SealTunnel appends to dst the tunnel-mode ESP packet for an inner IPv4
@@ -179,40 +186,38 @@ func (sa *OutboundSA) account(seq uint64, n int) {
 // selectors (RFC 4301 Section 5.1). TFC padding is added if configured
 // (RFC 4303 Section 2.7). Buffers behave as in Seal.
 func (sa *OutboundSA) SealTunnel(dst, inner []byte) ([]byte, error) {
+	if n, ok := sa.fast4.check(inner, ProtoIPIP); ok && sa.cfg.Mode == ModeTunnel {
+		return sa.sealTunnel(dst, inner[:n], ProtoIPIP)
+	}
 	var f flow
 	if err := parseFlow(inner, &f); err != nil {
 		return dst, sa.drops.drop(DropMalformed)
 	}
-	return sa.sealTunnelFlow(dst, inner, &f)
+	return sa.sealTunnelFlow(dst, inner, &f, false)
 }
 
-func (sa *OutboundSA) sealTunnelFlow(dst, inner []byte, f *flow) ([]byte, error) {
+// sealTunnelFlow seals the inner packet whose flow is f; matched says the
+// caller already checked f against the SA's selectors.
+func (sa *OutboundSA) sealTunnelFlow(dst, inner []byte, f *flow, matched bool) ([]byte, error) {
 	if sa.cfg.Mode != ModeTunnel {
 		return dst, errNotTunnel
 	}
-	if !matchFlow(f, sa.local, sa.remote) {
+	if !matched && !matchFlow(f, sa.local, sa.remote) {
 		return dst, sa.drops.drop(DropSelector)
 	}
-	inner = inner[:f.length]
 	nh := ProtoIPIP
 	if f.v6 {
 		nh = ProtoIPv6
 	}
-	seq, err := sa.nextSeq()
-	if err != nil {
-		return dst, sa.drops.drop(err.(DropReason))
-	}
+	return sa.sealTunnel(dst, inner[:f.length], nh)
+}
+
+func (sa *OutboundSA) sealTunnel(dst, inner []byte, nh uint8) ([]byte, error) {
 	tfc := 0
 	if sa.cfg.TFCPadTo > len(inner) {
 		tfc = sa.cfg.TFCPadTo - len(inner)
 	}
-	out, err := sa.seal(dst, seq, nil, nh, inner, tfc, -1)
-	if err != nil {
-		sa.wasted.Add(1)
-		return dst, err
-	}
-	sa.account(seq, len(inner))
-	return out, nil
+	return sa.sealNext(dst, nh, inner, tfc)
 }
 
 var (
@@ -264,10 +269,17 @@ func (sa *OutboundSA) seal(dst []byte, seq uint64, iv []byte, nh uint8, payload 
 	pt[ctLen-1] = nh
 
 	if t.aead != nil {
-		sc := t.scratch(ret[len(ret):cap(ret)])
-		nonce, aad := sc.nonceAAD(&t.salt, ivb, sa.cfg.SPI, seq, sa.cfg.Suite.ESN)
+		var sc scratchBuf
+		if spare := ret[len(ret):cap(ret)]; len(spare) >= scratchSize {
+			sc.b = spare[:scratchSize]
+		} else {
+			sc = t.scratch()
+		}
+		nonce, aad := sc.nonceAAD(&t.salt, ivb, out[:HeaderSize], seq, sa.cfg.Suite.ESN)
 		t.aead.Seal(pt[:0], nonce, pt, aad)
-		t.release(sc)
+		if sc.kind != scratchSpare {
+			t.release(sc)
+		}
 		return ret, nil
 	}
 	sa.cryptoMu.Lock()

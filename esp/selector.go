@@ -109,6 +109,8 @@ func (k ipKey) addr(v6 bool) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
+func (k ipKey) less(o ipKey) bool { return k.hi < o.hi || (k.hi == o.hi && k.lo < o.lo) }
+
 func (k ipKey) cmp(o ipKey) int {
 	switch {
 	case k.hi < o.hi:
@@ -160,11 +162,11 @@ func parseFlow(pkt []byte, f *flow) error {
 		if ihl < ipv4HeaderSize || tot < ihl || tot > len(pkt) {
 			return DropMalformed
 		}
-		*f = flow{length: tot, proto: pkt[9],
-			src: ipKey{0, uint64(binary.BigEndian.Uint32(pkt[12:16]))},
-			dst: ipKey{0, uint64(binary.BigEndian.Uint32(pkt[16:20]))}}
 		frag := binary.BigEndian.Uint16(pkt[6:8])
-		f.fragmented = frag&0x3fff != 0
+		f.v6, f.hasPorts, f.sport, f.dport = false, false, 0, 0
+		f.length, f.proto, f.fragmented = tot, pkt[9], frag&0x3fff != 0
+		f.src = ipKey{0, uint64(binary.BigEndian.Uint32(pkt[12:16]))}
+		f.dst = ipKey{0, uint64(binary.BigEndian.Uint32(pkt[16:20]))}
 		if frag&0x1fff != 0 {
 			return nil // non-initial fragment: no ports
 		}
@@ -249,19 +251,13 @@ func compile(ts []Selector) []csel {
 }
 
 func (s *csel) match(f *flow, a ipKey, port uint16) bool {
-	if s.v6 != f.v6 || (s.proto != 0 && s.proto != f.proto) {
+	if s.v6 != f.v6 || (s.proto != 0 && s.proto != f.proto) || a.less(s.start) || s.end.less(a) {
 		return false
 	}
-	if s.start.cmp(a) > 0 || a.cmp(s.end) > 0 {
-		return false
+	if f.hasPorts {
+		return s.sport <= port && port <= s.eport
 	}
-	if s.anyPort {
-		return true
-	}
-	if !f.hasPorts {
-		return s.opaque
-	}
-	return s.sport <= port && port <= s.eport
+	return s.anyPort || s.opaque
 }
 
 // matchFlow reports whether the flow's source lies in one of srcTS and its
@@ -284,4 +280,56 @@ func matchFlow(f *flow, srcTS, dstTS []csel) bool {
 		}
 	}
 	return false
+}
+
+// fast4 is a shortcut through the selector check for the most common
+// tunnel-mode packet: IPv4 without options, not fragmented, and an SA
+// whose IPv4 selectors on each side are one address range with any
+// protocol and port (what a route-based tunnel between two subnets
+// negotiates). check accepts only packets the full check (parseFlow and
+// matchFlow) would accept; everything else takes the full path.
+type fast4 struct {
+	on           bool
+	srcLo, srcHi uint32
+	dstLo, dstHi uint32
+}
+
+// newFast4 builds the shortcut for packets from srcTS to dstTS; it stays
+// off unless each list has exactly one IPv4 selector and it covers every
+// protocol and port.
+func newFast4(srcTS, dstTS []csel) fast4 {
+	src, ok1 := only4(srcTS)
+	dst, ok2 := only4(dstTS)
+	if !ok1 || !ok2 {
+		return fast4{}
+	}
+	return fast4{on: true, srcLo: uint32(src.start.lo), srcHi: uint32(src.end.lo),
+		dstLo: uint32(dst.start.lo), dstHi: uint32(dst.end.lo)}
+}
+
+func only4(ts []csel) (csel, bool) {
+	var one csel
+	n := 0
+	for _, s := range ts {
+		if !s.v6 {
+			one, n = s, n+1
+		}
+	}
+	return one, n == 1 && one.proto == 0 && one.anyPort
+}
+
+// check returns the inner packet's total length and true if the shortcut
+// applies and the packet matches.
+func (q *fast4) check(pkt []byte, nh uint8) (int, bool) {
+	if !q.on || nh != ProtoIPIP || len(pkt) < ipv4HeaderSize || pkt[0] != 0x45 {
+		return 0, false
+	}
+	tot := int(binary.BigEndian.Uint16(pkt[2:4]))
+	src := binary.BigEndian.Uint32(pkt[12:16])
+	dst := binary.BigEndian.Uint32(pkt[16:20])
+	if tot < ipv4HeaderSize || tot > len(pkt) ||
+		src < q.srcLo || src > q.srcHi || dst < q.dstLo || dst > q.dstHi {
+		return 0, false
+	}
+	return tot, true
 }

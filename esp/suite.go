@@ -221,17 +221,16 @@ const (
 // Slices handed to the cipher.AEAD interface escape to the heap, so a stack
 // array would cost an allocation per packet. The scratch comes from the
 // caller's spare buffer capacity when there is room (append-style APIs may
-// write there), else from the transform's own buffer (try-lock), else from
-// a pool.
+// write there; the zero kind, scratchSpare), else from the transform's own
+// buffer (try-lock), else from a pool.
 type scratchBuf struct {
 	b    []byte
 	kind scratchKind
 }
 
-func (t *transform) scratch(spare []byte) scratchBuf {
-	if len(spare) >= scratchSize {
-		return scratchBuf{spare[:scratchSize], scratchSpare}
-	}
+// scratch returns the transform's own scratch (try-lock) or a pooled one,
+// for callers whose buffers have no room; release gives it back.
+func (t *transform) scratch() scratchBuf {
 	if t.busy.CompareAndSwap(false, true) {
 		return scratchBuf{t.own[:], scratchOwn}
 	}
@@ -247,20 +246,23 @@ func (t *transform) release(s scratchBuf) {
 	}
 }
 
-// nonceAAD fills the scratch with salt|IV and the additional data: SPI
-// and sequence number, with the high-order 32 bits in between when ESN is
-// on (RFC 4106 Sections 4 and 5, RFC 7634 Section 2.1).
-func (s scratchBuf) nonceAAD(salt *[SaltSize]byte, iv []byte, spi uint32, seq uint64, esn bool) (nonce, aad []byte) {
-	nonce, aad = s.b[:nonceSize], s.b[nonceSize:scratchSize]
+// nonceAAD fills the scratch with salt|IV and returns the additional
+// data: SPI and sequence number, with the high-order 32 bits in between
+// when ESN is on (RFC 4106 Sections 4 and 5, RFC 7634 Section 2.1).
+// Without ESN the additional data is the packet's first 8 octets as they
+// stand, so hdr (SPI and sequence number, already written) is returned
+// instead of a copy.
+func (s scratchBuf) nonceAAD(salt *[SaltSize]byte, iv, hdr []byte, seq uint64, esn bool) (nonce, aad []byte) {
+	nonce = s.b[:nonceSize]
 	copy(nonce[:SaltSize], salt[:])
 	copy(nonce[SaltSize:], iv)
-	binary.BigEndian.PutUint32(aad[0:4], spi)
-	if esn {
-		binary.BigEndian.PutUint64(aad[4:12], seq)
-		return nonce, aad[:12]
+	if !esn {
+		return nonce, hdr[:HeaderSize]
 	}
-	binary.BigEndian.PutUint32(aad[4:8], uint32(seq))
-	return nonce, aad[:8]
+	aad = s.b[nonceSize:scratchSize]
+	copy(aad[0:4], hdr[0:4])
+	binary.BigEndian.PutUint64(aad[4:12], seq)
+	return nonce, aad
 }
 
 type ivSetter interface{ SetIV([]byte) }

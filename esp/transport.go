@@ -67,15 +67,10 @@ func (sa *OutboundSA) sealTransport(dst, pkt []byte, udp bool, sport, dport uint
 	if hl+encap+sa.SealedLen(len(payload)) > limit {
 		return dst, sa.drops.drop(DropTooBig)
 	}
-	seq, err := sa.nextSeq()
-	if err != nil {
-		return dst, sa.drops.drop(err.(DropReason))
-	}
 	withHdr := append(dst, pkt[:hl]...)
 	withHdr = append(withHdr, make([]byte, encap)...)
-	out, err := sa.seal(withHdr, seq, nil, proto, payload, 0, -1)
+	out, err := sa.sealNext(withHdr, proto, payload, 0)
 	if err != nil {
-		sa.wasted.Add(1)
 		return dst, err
 	}
 	h := out[len(dst):]
@@ -91,7 +86,6 @@ func (sa *OutboundSA) sealTransport(dst, pkt []byte, udp bool, sport, dport uint
 			setUDP6Checksum(h, f.src.addr(true), f.dst.addr(true))
 		}
 	}
-	sa.account(seq, len(payload))
 	return out, nil
 }
 
