@@ -21,23 +21,27 @@ import (
 // acquiring compare-and-swap and the releasing store of the new top)
 // instead of three with a separate mutex and top.
 type InboundSA struct {
-	cfg           SAConfig
-	t             *transform
-	local, remote []csel
-	fast4         fast4
-	life          lifetimeState
-	drops         counters
-	noReplay      bool
-	window        uint32
+	// The fields every packet touches come first, so that a hub cycling
+	// through many SAs loads few cache lines per packet.
 
 	// state is replay.Top() while the window is unlocked and winLocked
 	// while a goroutine holds it (lockWindow/unlockWindow); the lock
 	// guards replay, packets and bytes.
 	state          atomic.Uint64
+	spi            uint32 // cfg.SPI
+	window         uint32
+	esn, noReplay  bool // cfg.Suite.ESN, cfg.ReplayWindow < 0
+	tunnel         bool // cfg.Mode == ModeTunnel
+	t              *transform
+	fast4          fast4
 	replay         ReplayWindow
 	packets, bytes uint64
+	life           lifetimeState
 
-	cryptoMu sync.Mutex // AES-CBC state
+	cfg           SAConfig
+	local, remote []csel
+	drops         counters
+	cryptoMu      sync.Mutex // AES-CBC state
 }
 
 // NewInboundSA keys an inbound SA. The SA is not part of any DB, so its
@@ -51,6 +55,7 @@ func NewInboundSA(cfg SAConfig) (*InboundSA, error) {
 		return nil, err
 	}
 	sa := &InboundSA{cfg: cfg.clone(), t: t, noReplay: cfg.ReplayWindow < 0,
+		spi: cfg.SPI, esn: cfg.Suite.ESN, tunnel: cfg.Mode == ModeTunnel,
 		local: compile(cfg.Local), remote: compile(cfg.Remote)}
 	sa.fast4 = newFast4(sa.remote, sa.local)
 	sa.replay.SetSize(cfg.ReplayWindow)
@@ -215,7 +220,7 @@ func (sa *InboundSA) OpenTunnelInPlace(pkt []byte) ([]byte, error) {
 }
 
 func (sa *InboundSA) checkInner(inner []byte, nh uint8) (int, error) {
-	if sa.cfg.Mode != ModeTunnel || (nh != ProtoIPIP && nh != ProtoIPv6) {
+	if !sa.tunnel || (nh != ProtoIPIP && nh != ProtoIPv6) {
 		return 0, sa.drops.drop(DropNextHeader)
 	}
 	if n, ok := sa.fast4.check(inner, nh); ok {
@@ -269,7 +274,7 @@ func (sa *InboundSA) open(dst, pkt []byte, inPlace bool) ([]byte, uint8, uint64,
 	if len(pkt) < hdr+TrailerSize+t.icvLen {
 		return dst, 0, 0, sa.drops.drop(DropMalformed)
 	}
-	if binary.BigEndian.Uint32(pkt) != sa.cfg.SPI {
+	if binary.BigEndian.Uint32(pkt) != sa.spi {
 		return dst, 0, 0, sa.drops.drop(DropBadSPI)
 	}
 	if sa.life.hard() {
@@ -288,7 +293,7 @@ func (sa *InboundSA) open(dst, pkt []byte, inPlace bool) ([]byte, uint8, uint64,
 	if top == winLocked {
 		top = sa.loadTop()
 	}
-	if sa.cfg.Suite.ESN {
+	if sa.esn {
 		seq = inferSeq(top, sa.window, seqLo)
 		if seq == winLocked {
 			return dst, 0, 0, sa.drops.drop(DropSeqExhausted)
@@ -323,7 +328,7 @@ func (sa *InboundSA) open(dst, pkt []byte, inPlace bool) ([]byte, uint8, uint64,
 		} else {
 			sc = t.scratch()
 		}
-		nonce, aad := sc.nonceAAD(&t.salt, iv, pkt[:HeaderSize], seq, sa.cfg.Suite.ESN)
+		nonce, aad := sc.nonceAAD(&t.salt, iv, pkt[:HeaderSize], seq, sa.esn)
 		_, err := t.aead.Open(pt[:0], nonce, pkt[hdr:], aad)
 		if sc.kind != scratchSpare {
 			t.release(sc)
@@ -333,7 +338,7 @@ func (sa *InboundSA) open(dst, pkt []byte, inPlace bool) ([]byte, uint8, uint64,
 		}
 	} else {
 		sa.cryptoMu.Lock()
-		icv := t.icv(pkt[:hdr+ctLen], seq, sa.cfg.Suite.ESN)
+		icv := t.icv(pkt[:hdr+ctLen], seq, sa.esn)
 		if subtle.ConstantTimeCompare(icv, pkt[hdr+ctLen:]) != 1 {
 			sa.cryptoMu.Unlock()
 			return dst, 0, 0, sa.drops.drop(DropAuth)

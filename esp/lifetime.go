@@ -124,16 +124,16 @@ const (
 
 // lifetimeState tracks which events an SA has fired.
 type lifetimeState struct {
-	limits Lifetime
 	// packetMark and byteMark are the lowest non-zero packet and byte
-	// limits (all ones: none).
+	// limits (all ones: none); they and state are read per packet.
 	packetMark, byteMark uint64
 	state                atomic.Uint32
 	gone                 atomic.Bool // removed from its DB: time events no longer fire
-	emit                 func(Event) // nil for SAs outside a DB
 	dir                  Direction
 	spi                  uint32
 	ifID                 uint32
+	emit                 func(Event) // nil for SAs outside a DB
+	limits               Lifetime
 }
 
 // fire records a limit crossing and reports whether this call was the
