@@ -39,7 +39,9 @@
 //     such as a PcapWriter.
 //  4. Middleboxes: a Fabric (Network.AddFabric) routes between any number of
 //     links by longest prefix; a NAT (Network.AddNAT) translates IPv4 UDP
-//     and ICMP echo with RFC 4787 mapping and filtering behaviours.
+//     and ICMP echo with RFC 4787 mapping and filtering behaviours,
+//     translates ICMP errors about them (RFC 5508), hairpins, and answers
+//     DF datagrams too big for its egress with "fragmentation needed".
 //  5. Each node's CPU (Node.CPU) charges named operations from a CostTable
 //     (models/cpu) in virtual time on a number of cores, queuing when they
 //     are busy.

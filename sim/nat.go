@@ -131,7 +131,10 @@ type NATStats struct {
 	// Hairpinned counts inside-to-inside datagrams sent to an external
 	// mapping (RFC 4787, Section 6, REQ-9).
 	Hairpinned uint64
-	Drops      [numNATDrops]uint64
+	// FragNeededSent counts ICMP "fragmentation needed" errors the NAT
+	// sent for datagrams with DF set too big for its egress link.
+	FragNeededSent uint64
+	Drops          [numNATDrops]uint64
 }
 
 // NAT is an IPv4 network address and port translator between an inside and
@@ -140,7 +143,9 @@ type NATStats struct {
 // flows are translated too, embedded datagram included (RFC 5508,
 // Section 4.2), so path MTU discovery works through the NAT. UDP from an
 // inside host to the external address is hairpinned to the inside host
-// owning that mapping (RFC 4787, Section 6, REQ-9). It is a
+// owning that mapping (RFC 4787, Section 6, REQ-9). A datagram with DF
+// set that is too big for the egress link is answered with "fragmentation
+// needed" from the external address (RFC 1191), as a NAT router does. It is a
 // middlebox of the simulator, not a gVisor stack: it rewrites addresses,
 // ports and checksums (RFC 1624 incremental updates) and decrements the TTL.
 type NAT struct {
@@ -339,29 +344,57 @@ func (nat *NAT) handle(side int, pkt []byte) {
 		nat.mu.Unlock()
 		return
 	}
-	var out *natPort
-	switch {
-	case isICMPError(pi, pkt):
-		ok = nat.translateICMPError(now, side, pi, pkt)
-		out = nat.outside
-		if side == 1 {
-			out = nat.inside
-		}
-	case side == 0 && pi.Dst == nat.cfg.External && pi.Protocol == ipProtoUDP:
-		ok = nat.hairpin(now, pi, pkt)
+	icmpErr := isICMPError(pi, pkt)
+	hairpin := side == 0 && pi.Dst == nat.cfg.External && pi.Protocol == ipProtoUDP
+	in, out := nat.inside, nat.outside
+	if side == 1 || hairpin {
 		out = nat.inside
+	}
+	if side == 1 {
+		in = nat.outside
+	}
+	// A datagram too big for the egress link with DF set is answered
+	// before translation, so that the error quotes it as its sender sent
+	// it (RFC 1191, Section 4; RFC 792). ICMP errors are never answered
+	// with ICMP errors (RFC 1122, Section 3.2.2).
+	if mtu := out.mtu(); mtu > 0 && len(pkt) > mtu && pi.DontFragment {
+		nat.drop(NATDropTooBig)
+		var reply []byte
+		if !icmpErr {
+			reply = fragNeeded(nat.cfg.External, pi.Src, pkt, mtu)
+			nat.stats.FragNeededSent++
+		}
+		nat.mu.Unlock()
+		if reply != nil {
+			in.send(reply)
+		}
+		return
+	}
+	switch {
+	case icmpErr:
+		ok = nat.translateICMPError(now, side, pi, pkt)
+	case hairpin:
+		ok = nat.hairpin(now, pi, pkt)
 	case side == 0:
 		ok = nat.translateOut(now, pi, pkt)
-		out = nat.outside
 	default:
 		ok = nat.translateIn(now, pi, pkt)
-		out = nat.inside
 	}
 	nat.mu.Unlock()
 	if !ok {
 		return
 	}
 	nat.emit(out, pkt)
+}
+
+// mtu returns the MTU of the link attached to p (0 when none).
+func (p *natPort) mtu() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.link == nil {
+		return 0
+	}
+	return int(p.link.MTU())
 }
 
 // hairpin translates a UDP datagram from an inside host to the external

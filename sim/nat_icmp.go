@@ -12,6 +12,8 @@ const (
 	icmpHeaderLen          = 8
 	icmpTypeEchoReply      = 0
 	icmpTypeDestUnreach    = 3
+	icmpCodeFragNeeded     = 4  // "fragmentation needed and DF set" (RFC 792, RFC 1191)
+	icmpErrorTTL           = 64 // TTL of errors the NAT originates
 	icmpTypeEchoRequest    = 8
 	icmpTypeTimeExceeded   = 11
 	icmpTypeParamProblem   = 12
@@ -157,4 +159,33 @@ func icmpSum(msg []byte) uint16 {
 func setICMPChecksum(msg []byte) {
 	msg[2], msg[3] = 0, 0
 	binary.BigEndian.PutUint16(msg[2:4], ^icmpSum(msg))
+}
+
+// fragNeededQuote is the most a "fragmentation needed" error quotes of the
+// datagram: the error stays within 576 octets (RFC 1812, Section 4.3.2.3).
+const fragNeededQuote = 576 - ipv4MinHeaderLen - icmpHeaderLen
+
+// fragNeeded builds the IPv4 ICMP "destination unreachable, fragmentation
+// needed and DF set" error (RFC 792; type 3, code 4) from src to dst about
+// datagram orig, with the next-hop MTU in the low 16 bits of the second
+// word (RFC 1191, Section 4). It quotes orig's header and as much of its
+// data as fits.
+func fragNeeded(src, dst netip.Addr, orig []byte, mtu int) []byte {
+	quote := orig[:min(len(orig), fragNeededQuote)]
+	pkt := make([]byte, ipv4MinHeaderLen+icmpHeaderLen+len(quote))
+	h := pkt[:ipv4MinHeaderLen]
+	h[0] = 0x45
+	binary.BigEndian.PutUint16(h[ipv4TotalLengthOffset:], uint16(len(pkt)))
+	h[8] = icmpErrorTTL
+	h[9] = ipProtoICMP
+	s4, d4 := src.As4(), dst.As4()
+	copy(h[12:16], s4[:])
+	copy(h[16:20], d4[:])
+	binary.BigEndian.PutUint16(h[10:12], ^icmpSum(h))
+	msg := pkt[ipv4MinHeaderLen:]
+	msg[0], msg[1] = icmpTypeDestUnreach, icmpCodeFragNeeded
+	binary.BigEndian.PutUint16(msg[6:8], uint16(mtu))
+	copy(msg[icmpHeaderLen:], quote)
+	setICMPChecksum(msg)
+	return pkt
 }

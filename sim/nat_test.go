@@ -265,6 +265,13 @@ func onesSum(b []byte) uint16 {
 // r-srv1 link has a smaller MTU.
 func natRouterTopo(t *testing.T, cfg NATConfig, mtu uint32) (*Network, *Node, *NAT, *Node, *Link, *Link) {
 	t.Helper()
+	return natRouterTopoMTU(t, cfg, 1500, 1500, mtu)
+}
+
+// natRouterTopoMTU is natRouterTopo with the MTUs of the gw-nat and nat-r
+// links given too.
+func natRouterTopoMTU(t *testing.T, cfg NATConfig, insideMTU, outsideMTU, mtu uint32) (*Network, *Node, *NAT, *Node, *Link, *Link) {
+	t.Helper()
 	n := NewNetwork(NetworkConfig{Seed: 9})
 	t.Cleanup(n.Close)
 	cfg.Name, cfg.External = "nat", natExt
@@ -277,9 +284,9 @@ func natRouterTopo(t *testing.T, cfg NATConfig, mtu uint32) (*Network, *Node, *N
 	r0, _ := r.AddNIC("eth0", 0)
 	r1, _ := r.AddNIC("eth1", 0)
 	se, _ := srv.AddNIC("eth0", 0)
-	inner, err := n.Connect(gwe, nat.Inside(), Symmetric("gw-nat", 1500, Impairments{Delay: time.Millisecond}))
+	inner, err := n.Connect(gwe, nat.Inside(), Symmetric("gw-nat", insideMTU, Impairments{Delay: time.Millisecond}))
 	require.NoError(t, err)
-	outer, err := n.Connect(nat.Outside(), r0, Symmetric("nat-r", 1500, Impairments{Delay: 5 * time.Millisecond}))
+	outer, err := n.Connect(nat.Outside(), r0, Symmetric("nat-r", outsideMTU, Impairments{Delay: 5 * time.Millisecond}))
 	require.NoError(t, err)
 	_, err = n.Connect(r1, se, Symmetric("r-srv1", mtu, Impairments{Delay: 5 * time.Millisecond}))
 	require.NoError(t, err)
@@ -494,4 +501,77 @@ func TestNATHairpinning(t *testing.T) {
 	// Hairpinned traffic never left the NAT: the outside link carried only
 	// h2's registration.
 	require.EqualValues(t, 1, nt.nat.outside.link.Stats(AtoB).Packets)
+}
+
+// The NAT itself answers a DF datagram too big for its egress link with
+// "fragmentation needed" (RFC 1191, Section 4), in both directions; the
+// sender's stack accepts it, and nothing is translated or forwarded.
+func TestNATSendsFragmentationNeeded(t *testing.T) {
+	for _, dir := range []string{"outbound", "inbound"} {
+		t.Run(dir, func(t *testing.T) {
+			insideMTU, outsideMTU := uint32(1500), uint32(1280)
+			if dir == "inbound" {
+				insideMTU, outsideMTU = 1280, 1500
+			}
+			n, gw, nat, srv, _, _ := natRouterTopoMTU(t, NATConfig{Mapping: EndpointIndependent, Filtering: EndpointIndependent}, insideMTU, outsideMTU, 1500)
+			gwc, gwGot := listen(t, gw, "192.168.1.2:4500")
+			gwDF, err := gw.ListenUDPWithOptions(ap(gwAddr, 500), nil, UDPOptions{DontFragment: true})
+			require.NoError(t, err)
+			srvDF, err := srv.ListenUDPWithOptions(ap(srv1, 4500), nil, UDPOptions{DontFragment: true})
+			require.NoError(t, err)
+			big := payload(1400, 3)
+			sender := gw
+			if dir == "outbound" {
+				require.NoError(t, gwDF.SendTo(ap(srv1, 4500), big))
+			} else {
+				// A small datagram opens the mapping, then the
+				// server answers with a big one.
+				sender = srv
+				require.NoError(t, gwc.SendTo(ap(srv1, 4500), []byte("hello")))
+				n.Run(time.Second)
+				ext, ok := nat.Mapping(ap(gwAddr, 4500), ap(srv1, 4500))
+				require.True(t, ok)
+				require.NoError(t, srvDF.SendTo(ext, big))
+			}
+			n.Run(2 * time.Second)
+
+			st := sender.Stack().Stats().ICMP.V4.PacketsReceived
+			require.EqualValues(t, 1, st.DstUnreachable.Value(), "the sender's stack got destination unreachable")
+			require.Zero(t, st.Invalid.Value())
+			require.EqualValues(t, 1, nat.Stats().FragNeededSent)
+			require.EqualValues(t, 1, nat.Stats().Drops[NATDropTooBig])
+			if dir == "outbound" {
+				require.Zero(t, nat.Mappings(), "no mapping for a datagram that was not forwarded")
+			} else {
+				require.Empty(t, *gwGot, "the big datagram was not delivered")
+			}
+		})
+	}
+}
+
+// fragNeeded builds a well-formed error: header and ICMP checksums valid,
+// type 3 code 4, the MTU, and a quote no longer than the 576-octet limit.
+func TestFragNeededMessage(t *testing.T) {
+	orig := make([]byte, 1400)
+	orig[0] = 0x45
+	binary.BigEndian.PutUint16(orig[2:4], 1400)
+	orig[6] = 0x40
+	orig[9] = ipProtoUDP
+	copy(orig[12:16], gwAddr.AsSlice())
+	copy(orig[16:20], srv1.AsSlice())
+	for _, o := range [][]byte{orig, orig[:28]} {
+		pkt := fragNeeded(natExt, gwAddr, o, 1280)
+		pi, ok := ParsePacket(pkt)
+		require.True(t, ok)
+		require.Equal(t, natExt, pi.Src)
+		require.Equal(t, gwAddr, pi.Dst)
+		require.Equal(t, uint16(0xffff), onesSum(pkt[:pi.HeaderLen]))
+		msg := pkt[pi.HeaderLen:]
+		require.Equal(t, []byte{3, 4}, msg[:2])
+		require.EqualValues(t, 1280, binary.BigEndian.Uint16(msg[6:8]))
+		require.Equal(t, uint16(0xffff), onesSum(msg))
+		require.LessOrEqual(t, len(pkt), 576)
+		require.Equal(t, o[:len(msg)-icmpHeaderLen], msg[icmpHeaderLen:])
+		require.True(t, isICMPError(pi, pkt))
+	}
 }
