@@ -37,6 +37,12 @@ const (
 	ReasonRunEnded = "run-ended"
 	// ReasonCrash is the reason of a handshake whose initiator crashed.
 	ReasonCrash = "crash"
+	// OutcomeCollisionLost is the outcome of a rekey exchange that lost a
+	// rekey collision (results.OutcomeCollisionLost).
+	OutcomeCollisionLost = results.OutcomeCollisionLost
+	// ReasonRekeyCollision is the reason of a lost collision: the name of
+	// ike.CauseRekeyCollision.
+	ReasonRekeyCollision = "rekey-collision"
 )
 
 // Well-known ports (RFC 7296 Section 2, RFC 3948 Section 2).
@@ -88,10 +94,25 @@ type collector struct {
 	allUp  map[string]time.Duration
 	// onEvent lets the lab react to events (key log).
 	onEvent func(g *gateway.Gateway, now time.Time, ev ike.Event)
+	// traceSent, when set (tests), sees the header of every IKE datagram
+	// a gateway sends.
+	traceSent func(gw string, now time.Time, h wire.Header, n int)
 	// Rekey exchanges in progress, by the IKE SA they run on, and all of
 	// them in the order they started.
 	rekeyPending map[rekeyKey]*rekeyRecord
 	rekeys       []*rekeyRecord
+	// created maps the live SAs that g's established rekeys created to
+	// their records, so that a redundant SA deleted after a lost
+	// collision changes its record.
+	created map[createdSA]*rekeyRecord
+}
+
+// createdSA names an SA a rekey created on gateway g: a Child SA by its
+// inbound SPI or an IKE SA by its engine ID.
+type createdSA struct {
+	g     *gateway.Gateway
+	child uint32
+	ike   ike.SAID
 }
 
 // rekeyKey names the CREATE_CHILD_SA exchange in progress on an IKE SA
@@ -110,13 +131,16 @@ type rekeyRecord struct {
 	start   time.Time
 	done    bool
 	discard bool // a new Child SA, not a rekey
+	// peerKind is set ("ike" or "child") when the peer's rekey of an SA
+	// of the same IKE SA completed while this record was open.
+	peerKind string
 }
 
 func newCollector(epoch time.Time) *collector {
 	return &collector{epoch: epoch, models: map[string]string{}, bySPI: map[uint64]*record{},
 		saSPI: map[*gateway.Gateway]map[ike.SAID]uint64{}, owner: map[fragKey]uint64{},
 		expect: map[string]map[string]bool{}, up: map[string]map[string]bool{}, allUp: map[string]time.Duration{},
-		rekeyPending: map[rekeyKey]*rekeyRecord{}}
+		rekeyPending: map[rekeyKey]*rekeyRecord{}, created: map[createdSA]*rekeyRecord{}}
 }
 
 func (c *collector) hooks() gateway.Hooks {
@@ -203,6 +227,9 @@ func (c *collector) sent(g *gateway.Gateway, now time.Time, d ike.Datagram) {
 	_, h, ok := ikeMessage(d)
 	if !ok {
 		return
+	}
+	if c.traceSent != nil {
+		c.traceSent(g.Name(), now, h, len(d.Data))
 	}
 	c.rekeySent(g, now, h, len(d.Data))
 	r := c.bySPI[h.SPIi]
@@ -361,12 +388,20 @@ func (c *collector) crashed(g *gateway.Gateway, now time.Time) {
 
 // rekeySent attributes a CREATE_CHILD_SA or IKE_FOLLOWUP_KE datagram to
 // the rekey exchange it belongs to, starting a record at the first request.
+// A new request on an IKE SA where the peer's rekey completed while this
+// side's record was open (a lost collision, see peerRekeyed) ends that
+// record and starts another; any other new request continues the record
+// (a retry after TEMPORARY_FAILURE, RFC 7296 Section 2.25).
 func (c *collector) rekeySent(g *gateway.Gateway, now time.Time, h wire.Header, n int) {
 	if h.Exchange != wire.ExchangeCreateChildSA && h.Exchange != wire.ExchangeIKEFollowupKE {
 		return
 	}
 	k := rekeyKey{spi: h.SPIi, byOrigInit: h.IsInitiator() != h.IsResponse()}
 	rec := c.rekeyPending[k]
+	if rec != nil && rec.peerKind != "" && !h.IsResponse() && h.Exchange == wire.ExchangeCreateChildSA {
+		c.closeRekey(rec, rec.peerKind, OutcomeCollisionLost, ReasonRekeyCollision)
+		rec = nil
+	}
 	if rec == nil {
 		if h.IsResponse() || h.Exchange != wire.ExchangeCreateChildSA {
 			return
@@ -391,53 +426,140 @@ func (c *collector) pendingOf(g *gateway.Gateway, spi uint64) *rekeyRecord {
 	return nil
 }
 
-func (c *collector) rekeyEvent(g *gateway.Gateway, now time.Time, ev ike.Event) {
-	var rec *rekeyRecord
-	kind := "child"
-	switch ev.Kind {
-	case ike.EventIKESARekeyed:
-		kind = "ike"
-		if spi := c.spiMap(g)[ev.OldSA]; spi != 0 {
-			rec = c.pendingOf(g, spi)
-		}
-	case ike.EventChildSARekeyed, ike.EventChildSAInstalled:
-		if ev.Child == nil || !ev.Child.Initiator {
-			return
-		}
-		rec = c.pendingOf(g, ev.SPIi)
-		if rec != nil && ev.Kind == ike.EventChildSAInstalled {
-			rec.discard = true // a new Child SA
-		}
-	case ike.EventExchangeFailed, ike.EventIKESADeleted, ike.EventFailed:
-		if ev.Reason.Cause == ike.CauseRekeyed {
-			return
-		}
-		rec = c.pendingOf(g, ev.SPIi)
-		if ev.Kind == ike.EventExchangeFailed && ev.Child == nil {
-			kind = "ike"
-		}
-	default:
-		return
-	}
-	if rec == nil {
-		return
-	}
+// closeRekey ends an open rekey record. Only an established rekey keeps
+// its latency.
+func (c *collector) closeRekey(rec *rekeyRecord, kind, outcome, reason string) {
 	delete(c.rekeyPending, rec.key)
 	rec.done = true
-	rec.r.Responder = ev.Peer
 	if rec.r.Kind == "" {
 		rec.r.Kind = kind
 	}
-	switch ev.Kind {
-	case ike.EventIKESARekeyed, ike.EventChildSARekeyed:
-		rec.r.Outcome = OutcomeEstablished
-		rec.r.LatencyNs = int64(now.Sub(rec.start))
-	default:
-		rec.r.Outcome, rec.r.Reason = OutcomeFailed, reasonOf(ev.Reason)
+	rec.r.Outcome, rec.r.Reason = outcome, reason
+	if outcome != OutcomeEstablished {
+		rec.r.LatencyNs = 0
 	}
 }
 
-// endRekeys returns the rekey records, those still open failed as
+// rekeyEvent follows the rekeys a gateway initiated through its engine's
+// events. In a rekey collision (both ends rekey the same SA at once, RFC
+// 7296 Sections 2.8.1 and 2.8.2, RFC 9370 Section 2.2.4) the engine of the
+// side that loses reports:
+//
+//   - without additional key exchanges, its exchange completing
+//     (EventChildSARekeyed or EventIKESARekeyed of its own exchange), then
+//     the SA it created deleted with ike.CauseRekeyCollision: the record,
+//     established at first, becomes collision-lost then;
+//   - with IKE_FOLLOWUP_KE, or when the peer refused its request with
+//     TEMPORARY_FAILURE because its own rekey of the SA was further on,
+//     nothing about its own exchange: it is abandoned silently. What the
+//     loser sees is the peer's rekey of the same IKE SA completing while
+//     its own record is open (peerRekeyed); the record is collision-lost
+//     unless its own exchange still completes (the winner of a collision
+//     without additional key exchanges sees the peer's exchange complete
+//     first). It is closed when this side starts another exchange on the
+//     IKE SA, when the IKE SA is gone, or at the end of the run.
+//
+// The winner's exchange is established.
+func (c *collector) rekeyEvent(g *gateway.Gateway, now time.Time, ev ike.Event) {
+	switch ev.Kind {
+	case ike.EventIKESARekeyed:
+		spi := c.spiMap(g)[ev.OldSA]
+		if spi == 0 {
+			return
+		}
+		if !ev.Initiator { // the new IKE SA comes from the peer's exchange
+			c.peerRekeyed(g, spi, "ike", ev.Peer)
+			return
+		}
+		if rec := c.pendingOf(g, spi); rec != nil {
+			c.established(rec, now, "ike", ev.Peer)
+			c.created[createdSA{g: g, ike: ev.SA}] = rec
+		}
+	case ike.EventChildSARekeyed:
+		if ev.Child == nil {
+			return
+		}
+		if !ev.Child.Initiator {
+			c.peerRekeyed(g, ev.SPIi, "child", ev.Peer)
+			return
+		}
+		if rec := c.pendingOf(g, ev.SPIi); rec != nil {
+			c.established(rec, now, "child", ev.Peer)
+			c.created[createdSA{g: g, child: ev.Child.InboundSPI}] = rec
+		}
+	case ike.EventChildSAInstalled:
+		if ev.Child == nil || !ev.Child.Initiator {
+			return
+		}
+		if rec := c.pendingOf(g, ev.SPIi); rec != nil {
+			rec.discard = true // a new Child SA
+			c.established(rec, now, "child", ev.Peer)
+		}
+	case ike.EventChildSADeleted:
+		if ev.Child != nil {
+			c.createdGone(createdSA{g: g, child: ev.Child.InboundSPI}, ev.Reason.Cause)
+		}
+	case ike.EventExchangeFailed, ike.EventIKESADeleted, ike.EventFailed:
+		if ev.Kind == ike.EventIKESADeleted {
+			c.createdGone(createdSA{g: g, ike: ev.SA}, ev.Reason.Cause)
+		}
+		rec := c.pendingOf(g, ev.SPIi)
+		if rec == nil {
+			return
+		}
+		kind := "child"
+		if ev.Kind == ike.EventExchangeFailed && ev.Child == nil {
+			kind = "ike"
+		}
+		rec.r.Responder = ev.Peer
+		switch {
+		case rec.peerKind != "" && ev.Kind != ike.EventExchangeFailed:
+			// The IKE SA is gone after the peer's rekey won over ours.
+			c.closeRekey(rec, rec.peerKind, OutcomeCollisionLost, ReasonRekeyCollision)
+		case ev.Reason.Cause == ike.CauseRekeyed:
+			// The IKE SA was replaced with this side's exchange still
+			// open: it goes on on the new SA or ends with the run.
+		case ev.Kind == ike.EventExchangeFailed && ev.Reason.Cause == ike.CauseRekeyCollision:
+			c.closeRekey(rec, kind, OutcomeCollisionLost, ReasonRekeyCollision)
+		default:
+			c.closeRekey(rec, kind, OutcomeFailed, reasonOf(ev.Reason))
+		}
+	}
+}
+
+// established ends a rekey record whose exchange created its SA.
+func (c *collector) established(rec *rekeyRecord, now time.Time, kind, peer string) {
+	rec.r.Responder = peer
+	c.closeRekey(rec, kind, OutcomeEstablished, "")
+	rec.r.LatencyNs = int64(now.Sub(rec.start))
+}
+
+// peerRekeyed notes that the peer's rekey of an SA of the IKE SA with
+// initiator SPI spi completed on g: a rekey g started on it and that has
+// not completed lost a collision, unless it still completes.
+func (c *collector) peerRekeyed(g *gateway.Gateway, spi uint64, kind, peer string) {
+	if rec := c.pendingOf(g, spi); rec != nil {
+		rec.peerKind = kind
+		rec.r.Responder = peer
+	}
+}
+
+// createdGone turns the established record of the SA just deleted into a
+// lost collision when the SA was deleted as the redundant one of a rekey
+// collision, and forgets the SA.
+func (c *collector) createdGone(k createdSA, why ike.Cause) {
+	rec := c.created[k]
+	if rec == nil {
+		return
+	}
+	delete(c.created, k)
+	if why == ike.CauseRekeyCollision && rec.r.Outcome == OutcomeEstablished {
+		rec.r.Outcome, rec.r.Reason, rec.r.LatencyNs = OutcomeCollisionLost, ReasonRekeyCollision, 0
+	}
+}
+
+// endRekeys returns the rekey records: those still open are lost
+// collisions when the peer's rekey completed meanwhile, else failed as
 // run-ended.
 func (c *collector) endRekeys() []results.Rekey {
 	var out []results.Rekey
@@ -446,9 +568,13 @@ func (c *collector) endRekeys() []results.Rekey {
 			continue
 		}
 		if !rec.done {
-			rec.r.Outcome, rec.r.Reason = OutcomeFailed, ReasonRunEnded
-			if rec.r.Kind == "" {
-				rec.r.Kind = "unknown"
+			if rec.peerKind != "" {
+				c.closeRekey(rec, rec.peerKind, OutcomeCollisionLost, ReasonRekeyCollision)
+			} else {
+				rec.r.Outcome, rec.r.Reason = OutcomeFailed, ReasonRunEnded
+				if rec.r.Kind == "" {
+					rec.r.Kind = "unknown"
+				}
 			}
 		}
 		out = append(out, rec.r)

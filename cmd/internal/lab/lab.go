@@ -22,6 +22,7 @@ import (
 
 	"github.com/pqlab/pqlab/cmd/internal/results"
 	"github.com/pqlab/pqlab/ike"
+	"github.com/pqlab/pqlab/ike/wire"
 	"github.com/pqlab/pqlab/models"
 	"github.com/pqlab/pqlab/sim"
 	"github.com/pqlab/pqlab/sim/gateway"
@@ -61,6 +62,12 @@ type Spec struct {
 	// engine has no knob for, events the lab does not carry out). It may
 	// be nil.
 	Warn func(string)
+
+	// trace, when set (tests), sees every IKE event of every gateway.
+	trace func(gw string, now time.Time, ev ike.Event)
+	// traceSent, when set (tests), sees the header of every IKE datagram
+	// sent.
+	traceSent func(gw string, now time.Time, h wire.Header, n int)
 }
 
 // Load reads and validates the spec's topology with its overrides. Errors
@@ -184,6 +191,7 @@ func Run(spec Spec) (*results.Run, error) {
 	defer b.Close()
 	r := &runner{spec: spec, top: top, b: b, peers: peers, gws: map[string]*gateway.Gateway{},
 		col: newCollector(b.Net.Scheduler().Epoch())}
+	r.col.traceSent = spec.traceSent
 	if spec.KeysDir != "" {
 		if r.keys, err = newKeyLog(spec.KeysDir); err != nil {
 			return nil, err
@@ -494,7 +502,10 @@ func contains(xs []string, x string) bool {
 }
 
 // onIKEEvent logs Child SA keys.
-func (r *runner) onIKEEvent(g *gateway.Gateway, _ time.Time, ev ike.Event) {
+func (r *runner) onIKEEvent(g *gateway.Gateway, now time.Time, ev ike.Event) {
+	if r.spec.trace != nil {
+		r.spec.trace(g.Name(), now, ev)
+	}
 	if r.keys == nil || ev.Child == nil {
 		return
 	}

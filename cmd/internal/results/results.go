@@ -57,6 +57,16 @@ const (
 	// it): nothing ran; Reason says which device and why. Success rates
 	// and summaries leave such records out.
 	OutcomeNotConfigurable = "not-configurable"
+	// OutcomeCollisionLost marks a rekey exchange (Rekey records only)
+	// that lost a rekey collision: both gateways rekeyed the same SA at
+	// once and the SA this exchange created was redundant and deleted by
+	// its initiator (RFC 7296 Sections 2.8.1 and 2.8.2), or, with
+	// IKE_FOLLOWUP_KE, the exchange was abandoned after CREATE_CHILD_SA or
+	// refused with TEMPORARY_FAILURE (RFC 9370 Section 2.2.4), the peer's
+	// exchange rekeying the SA instead. This is the protocol working, not
+	// a failure: the SA is rekeyed once, by the winner's exchange (recorded
+	// as established). Reason is "rekey-collision"; LatencyNs is 0.
+	OutcomeCollisionLost = "collision-lost"
 )
 
 // Handshake is the record of one IKE SA establishment attempt.
@@ -114,10 +124,15 @@ type Rekey struct {
 	// Kind is "ike" (an IKE SA rekey) or "child" (a Child SA rekey).
 	Kind string `json:"kind"`
 	// StartNs is when the first request was sent; LatencyNs runs from
-	// then until the initiator has the new SA (established only).
+	// then until the initiator has the new SA (established only, 0
+	// otherwise).
 	StartNs   int64 `json:"start_ns"`
 	LatencyNs int64 `json:"latency_ns"`
-	// Outcome is "established" or "failed" (Reason as for handshakes).
+	// Outcome is "established", "failed" (Reason as for handshakes) or
+	// "collision-lost" (OutcomeCollisionLost: the other gateway's exchange
+	// rekeyed the SA; Reason "rekey-collision"). In a collision the
+	// winner's record is established and the loser's collision-lost; Kind
+	// is the kind of SA rekeyed.
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason,omitempty"`
 	// Bytes and Datagrams count the exchange's IKE datagrams of both
