@@ -168,3 +168,17 @@ func TestThroughputBars(t *testing.T) {
 	_, err = Save([]Figure{*fig}, t.TempDir())
 	require.NoError(t, err)
 }
+
+// TestIKERekeys: the rekey storm plots established IKE SA rekeys only; a
+// lost collision is neither plotted nor counted as failed.
+func TestIKERekeys(t *testing.T) {
+	lat, octets, failed := ikeRekeys(&results.Run{Rekeys: []results.Rekey{
+		{Kind: "ike", Outcome: results.OutcomeEstablished, LatencyNs: 4e7, Bytes: 2869},
+		{Kind: "ike", Outcome: results.OutcomeCollisionLost, Reason: "rekey-collision", Bytes: 390},
+		{Kind: "ike", Outcome: results.OutcomeFailed, Reason: "timeout", Bytes: 181},
+		{Kind: "child", Outcome: results.OutcomeEstablished, LatencyNs: 2e7, Bytes: 366},
+	}})
+	require.Equal(t, []float64{40}, lat)
+	require.Equal(t, []float64{2869}, octets)
+	require.Equal(t, 1, failed)
+}

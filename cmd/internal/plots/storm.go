@@ -179,6 +179,8 @@ func ReconnectStorm(f *results.File) (*Figure, error) {
 // RekeyStorm draws, against the branch count, the latency of IKE SA rekeys
 // (median solid, 95th percentile dashed), the octets per IKE SA rekey and
 // the hub's CPU busy time, one line per remaining parameter (suite).
+// Latency and octets are those of established rekeys; exchanges that lost
+// a rekey collision are left out (see ikeRekeys).
 func RekeyStorm(f *results.File) (*Figure, error) {
 	runs := refs(f, func(r *results.Run) bool {
 		_, ok := paramValue("branches", r.Params["branches"])
@@ -193,19 +195,12 @@ func RekeyStorm(f *results.File) (*Figure, error) {
 		x, _ := paramValue("branches", rr.run.Params["branches"])
 		xs = append(xs, x)
 		s := seriesOf(rr.run, "branches")
-		nFail := 0.0
-		for _, k := range rr.run.Rekeys {
-			if k.Kind != "ike" {
-				continue
-			}
-			if k.Outcome != results.OutcomeEstablished {
-				nFail++
-				continue
-			}
-			lat.add(s, x, float64(k.LatencyNs)/1e6)
-			bytes.add(s, x, float64(k.Bytes))
+		latMs, octets, nFail := ikeRekeys(rr.run)
+		for i := range latMs {
+			lat.add(s, x, latMs[i])
+			bytes.add(s, x, octets[i])
 		}
-		failed.add(s, x, nFail)
+		failed.add(s, x, float64(nFail))
 		if hub := hubOf(rr.run); hub != nil {
 			busy.add(s, x, float64(hub.BusyNs)/1e9)
 		}
@@ -253,6 +248,26 @@ func RekeyStorm(f *results.File) (*Figure, error) {
 	}
 	fig.Legend = append(fig.Legend, LegendEntry{Label: "95th percentile (latency)", Thumbs: []plot.Thumbnailer{lineThumb{c: palette(7), dashes: dashed}}})
 	return fig, nil
+}
+
+// ikeRekeys returns the latency (ms) and octets of each established IKE SA
+// rekey of r, and the number of failed ones. An exchange that lost a rekey
+// collision is neither: the other gateway's exchange rekeyed the SA.
+func ikeRekeys(r *results.Run) (latMs, octets []float64, failed int) {
+	for _, k := range r.Rekeys {
+		if k.Kind != "ike" {
+			continue
+		}
+		switch k.Outcome {
+		case results.OutcomeEstablished:
+			latMs = append(latMs, float64(k.LatencyNs)/1e6)
+			octets = append(octets, float64(k.Bytes))
+		case results.OutcomeCollisionLost:
+		default:
+			failed++
+		}
+	}
+	return latMs, octets, failed
 }
 
 // Throughput draws ESP throughput (solid) and the raw cipher of the same

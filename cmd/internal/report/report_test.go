@@ -24,3 +24,27 @@ func TestWrite(t *testing.T) {
 	require.NotContains(t, out, "<?xml")
 	require.Equal(t, 2, strings.Count(out, "<tr><td"))
 }
+
+// TestRekeyRows: the rekey table counts lost collisions apart from
+// failures and keeps them out of the latency and octet columns.
+func TestRekeyRows(t *testing.T) {
+	f := &results.File{Runs: []results.Run{{Name: "storm", Rekeys: []results.Rekey{
+		{Initiator: "a", Responder: "b", Kind: "ike", Outcome: results.OutcomeEstablished, LatencyNs: 40e6, Bytes: 2869},
+		{Initiator: "b", Responder: "a", Kind: "ike", Outcome: results.OutcomeCollisionLost, Reason: "rekey-collision", Bytes: 390},
+		{Initiator: "a", Responder: "b", Kind: "child", Outcome: results.OutcomeFailed, Reason: "timeout"},
+	}}}}
+	rows := rekeyRows(f)
+	require.Len(t, rows, 1)
+	r := rows[0]
+	require.Equal(t, 1, r.IKE)
+	require.Zero(t, r.Child)
+	require.Equal(t, 1, r.Failed)
+	require.Equal(t, 1, r.Lost)
+	require.Equal(t, "40.0", r.Median)
+	require.Equal(t, "40.0", r.P95)
+	require.Equal(t, "2869", r.Bytes)
+	var buf bytes.Buffer
+	require.NoError(t, Write(&buf, "rekeys", f))
+	require.Contains(t, buf.String(), "<th>collisions lost</th>")
+	require.Contains(t, buf.String(), "<td>1</td><td>1</td><td>40.0</td>")
+}

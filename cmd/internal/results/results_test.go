@@ -85,3 +85,22 @@ func TestSummarize(t *testing.T) {
 	require.Equal(t, map[string]int{"NO_PROPOSAL_CHOSEN": 1}, s[1].Reasons)
 	require.True(t, math.IsNaN(s[1].MedianMs))
 }
+
+// TestCountRekeys: a lost rekey collision is neither established nor
+// failed, and its (zero) latency stays out of the latencies.
+func TestCountRekeys(t *testing.T) {
+	c := CountRekeys([]Rekey{
+		{Kind: "ike", Outcome: OutcomeEstablished, LatencyNs: 40e6, Bytes: 2869},
+		{Kind: "ike", Outcome: OutcomeCollisionLost, Reason: "rekey-collision", Bytes: 390},
+		{Kind: "child", Outcome: OutcomeEstablished, LatencyNs: 20e6},
+		{Kind: "child", Outcome: OutcomeCollisionLost, Reason: "rekey-collision"},
+		{Kind: "child", Outcome: OutcomeFailed, Reason: "timeout"},
+		{Kind: "unknown", Outcome: OutcomeFailed, Reason: "run-ended"},
+	})
+	require.Equal(t, 1, c.IKE)
+	require.Equal(t, 1, c.Child)
+	require.Equal(t, 2, c.Failed)
+	require.Equal(t, 2, c.CollisionsLost)
+	require.Equal(t, []float64{40, 20}, c.LatenciesMs)
+	require.Equal(t, []float64{2869}, c.IKEBytes)
+}

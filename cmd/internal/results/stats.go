@@ -81,3 +81,43 @@ func (g *Group) SuccessRate() float64 {
 	}
 	return float64(ok) / float64(n)
 }
+
+// RekeyCounts condenses a run's rekey records by outcome.
+type RekeyCounts struct {
+	// IKE and Child count the established rekeys of each kind.
+	IKE, Child int
+	// Failed counts the failed rekeys (Outcome "failed").
+	Failed int
+	// CollisionsLost counts the exchanges that lost a rekey collision
+	// (OutcomeCollisionLost): neither established nor failed, the SA was
+	// rekeyed by the other gateway's exchange.
+	CollisionsLost int
+	// LatenciesMs are the latencies of the established rekeys, in
+	// milliseconds, in record order.
+	LatenciesMs []float64
+	// IKEBytes are the octets of each established IKE SA rekey.
+	IKEBytes []float64
+}
+
+// CountRekeys counts rs by outcome and collects the latencies and IKE SA
+// rekey octets of the established ones.
+func CountRekeys(rs []Rekey) RekeyCounts {
+	var c RekeyCounts
+	for _, k := range rs {
+		switch k.Outcome {
+		case OutcomeEstablished:
+			c.LatenciesMs = append(c.LatenciesMs, float64(k.LatencyNs)/1e6)
+			if k.Kind == "ike" {
+				c.IKE++
+				c.IKEBytes = append(c.IKEBytes, float64(k.Bytes))
+			} else {
+				c.Child++
+			}
+		case OutcomeCollisionLost:
+			c.CollisionsLost++
+		default:
+			c.Failed++
+		}
+	}
+	return c
+}
