@@ -322,17 +322,14 @@ func (sa *InboundSA) open(dst, pkt []byte, inPlace bool) ([]byte, uint8, uint64,
 	if t.aead != nil {
 		// Nonce and additional data go to the spare capacity of the
 		// output when it has room and does not reach into pkt.
-		var sc scratchBuf
-		if spare := ret[len(ret):cap(ret)]; !inPlace && len(spare) >= scratchSize && !overlaps(spare[:scratchSize], pkt) {
-			sc.b = spare[:scratchSize]
-		} else {
-			sc = t.scratch()
+		var spare []byte
+		if s := ret[len(ret):cap(ret)]; !inPlace && len(s) >= scratchSize && !overlaps(s[:scratchSize], pkt) {
+			spare = s
 		}
+		sc := t.scratch(spare)
 		nonce, aad := sc.nonceAAD(&t.salt, iv, pkt[:HeaderSize], seq, sa.esn)
 		_, err := t.aead.Open(pt[:0], nonce, pkt[hdr:], aad)
-		if sc.kind != scratchSpare {
-			t.release(sc)
-		}
+		t.release(sc)
 		if err != nil {
 			return dst, 0, 0, sa.drops.drop(DropAuth)
 		}

@@ -269,17 +269,10 @@ func (sa *OutboundSA) seal(dst []byte, seq uint64, iv []byte, nh uint8, payload 
 	pt[ctLen-1] = nh
 
 	if t.aead != nil {
-		var sc scratchBuf
-		if spare := ret[len(ret):cap(ret)]; len(spare) >= scratchSize {
-			sc.b = spare[:scratchSize]
-		} else {
-			sc = t.scratch()
-		}
+		sc := t.scratch(ret[len(ret):cap(ret)])
 		nonce, aad := sc.nonceAAD(&t.salt, ivb, out[:HeaderSize], seq, sa.cfg.Suite.ESN)
 		t.aead.Seal(pt[:0], nonce, pt, aad)
-		if sc.kind != scratchSpare {
-			t.release(sc)
-		}
+		t.release(sc)
 		return ret, nil
 	}
 	sa.cryptoMu.Lock()

@@ -228,9 +228,17 @@ type scratchBuf struct {
 	kind scratchKind
 }
 
-// scratch returns the transform's own scratch (try-lock) or a pooled one,
-// for callers whose buffers have no room; release gives it back.
-func (t *transform) scratch() scratchBuf {
+// scratch returns spare as the scratch when it has room (the caller has
+// checked that it may be written), else the transform's own scratch
+// (try-lock) or a pooled one; release gives those back.
+func (t *transform) scratch(spare []byte) scratchBuf {
+	if len(spare) >= scratchSize {
+		return scratchBuf{b: spare[:scratchSize]}
+	}
+	return t.scratchSlow()
+}
+
+func (t *transform) scratchSlow() scratchBuf {
 	if t.busy.CompareAndSwap(false, true) {
 		return scratchBuf{t.own[:], scratchOwn}
 	}
@@ -238,6 +246,12 @@ func (t *transform) scratch() scratchBuf {
 }
 
 func (t *transform) release(s scratchBuf) {
+	if s.kind != scratchSpare {
+		t.releaseSlow(s)
+	}
+}
+
+func (t *transform) releaseSlow(s scratchBuf) {
 	switch s.kind {
 	case scratchOwn:
 		t.busy.Store(false)
