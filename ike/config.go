@@ -48,15 +48,22 @@ type Config struct {
 	// 2.3): the number of the peer's requests it keeps responses for, so
 	// that the peer may have that many outstanding. Above 1 it is announced
 	// with SET_WINDOW_SIZE in IKE_AUTH; 0 means the default 1 (no notify),
-	// at most MaxWindow. Requests are still processed in message ID order:
-	// one that arrives ahead of a missing one is dropped and retransmitted
-	// by the peer. In the other direction the engine keeps up to the
-	// peer's announced window of requests outstanding: INFORMATIONAL
-	// exchanges about Child SAs (deletes), and a CREATE_CHILD_SA exchange
-	// started after them; no INFORMATIONAL starts while a CREATE_CHILD_SA
-	// of ours is in progress, and IKE SA rekeys, deletes and liveness checks
-	// wait until nothing is outstanding. An IKE SA created by a rekey keeps
-	// both windows.
+	// at most MaxWindow. A request whose message ID lies within the window
+	// above the lowest unanswered one is processed even when an earlier
+	// one has not arrived yet (Section 2.3: requests may pass one another);
+	// requests beyond it are dropped (DropOutOfWindow), and a retransmitted
+	// request gets its stored response again, never a second processing.
+	// Up to Window multi-round CREATE_CHILD_SA exchanges of the peer may
+	// wait for their IKE_FOLLOWUP_KE at once, each found by its
+	// ADDITIONAL_KEY_EXCHANGE data (RFC 9370 Section 2.2.4). In the other
+	// direction the engine keeps up to the peer's announced window of
+	// requests outstanding: CREATE_CHILD_SA exchanges for Child SAs (new
+	// ones and rekeys) and INFORMATIONAL exchanges about Child SAs
+	// (deletes), except that no INFORMATIONAL starts while a
+	// CREATE_CHILD_SA of ours is in progress; IKE SA rekeys, deletes and
+	// liveness checks wait until nothing is outstanding, so a request
+	// that depends on another is only sent after its response. An IKE SA
+	// created by a rekey keeps both windows.
 	Window int `toml:"window"`
 	// ResponderOnly models a peer that never initiates an IKE SA (the
 	// Cloudflare IPsec responder): Initiate and RekeyIKESA return

@@ -38,12 +38,15 @@ const (
 	// and everything while the peer's window is one).
 	gateIdle gate = iota
 	// gateCreate: a CREATE_CHILD_SA for a Child SA: room in the peer's
-	// window and no CREATE_CHILD_SA exchange of ours (Child SA or IKE SA)
-	// in progress. It may run while INFORMATIONAL requests are outstanding.
+	// window and no IKE SA rekey of ours in progress. Several may be
+	// outstanding at once (each concerns its own Child SA: a rekey starts
+	// only on an installed Child SA), and INFORMATIONAL requests next to
+	// them.
 	gateCreate
-	// gateInfo: an INFORMATIONAL about a Child SA (a delete): the same
-	// condition, since a CREATE_CHILD_SA in progress may concern the same
-	// Child SA; several may be outstanding at once.
+	// gateInfo: an INFORMATIONAL about a Child SA (a delete): room in the
+	// peer's window and no CREATE_CHILD_SA exchange of ours in progress,
+	// since one may concern the same Child SA; several may be outstanding
+	// at once.
 	gateInfo
 	// gateFollowup: the next IKE_FOLLOWUP_KE of our exchange: room in the
 	// peer's window (queued ahead of everything else).
@@ -63,8 +66,11 @@ func (e *Engine) canRun(sa *ikeSA, g gate) bool {
 	}
 	busy := sa.outstanding() > 0
 	switch g {
-	case gateCreate, gateInfo:
-		return sa.windowRoom() && (sa.ixchg == nil || !busy)
+	case gateCreate:
+		rekeyingIKE := sa.ourExchange(func(x *childExchange) bool { return x.kind == xRekeyIKE }) != nil
+		return sa.windowRoom() && (!rekeyingIKE || !busy)
+	case gateInfo:
+		return sa.windowRoom() && (len(sa.ixchgs) == 0 || !busy)
 	case gateFollowup:
 		return sa.windowRoom()
 	}
@@ -207,7 +213,7 @@ func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
 		}
 		e.removeChild(now, c, Reason{Cause: why}, true)
 	}
-	if sa.xchg != nil {
+	if len(sa.xchgs) > 0 {
 		e.afterPeerDelete(now, sa, gone)
 	}
 }

@@ -273,10 +273,10 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 		// same SPI from the same address, which RFC 7296 Section 2.1 tells
 		// us to treat as a retransmission).
 		e.drop(DropRetransmit)
-		if sa.resp.valid && sa.resp.mid == 0 {
+		if c := sa.cachedFor(0); c != nil {
 			sa.metrics.DatagramsReceived++
 			sa.metrics.BytesReceived += uint64(size)
-			e.resendResponse(sa, &sa.resp)
+			e.resendResponse(sa, c)
 		}
 		return
 	}
@@ -378,11 +378,11 @@ func (e *Engine) handleInitRequest(now time.Time, local, remote netip.AddrPort, 
 	e.halfOpen[key] = sa
 	e.nHalf++
 	sa.halfOpen = now.Add(time.Duration(e.cfg.HalfOpenTimeout))
-	sa.recvMID = 1
 	sa.lastRecv = now
-	sa.resp = cachedResponse{valid: true, mid: 0, dgrams: [][]byte{e.frame(local, resp)}, local: local, remote: remote}
+	c := cachedResponse{valid: true, mid: 0, dgrams: [][]byte{e.frame(local, resp)}, local: local, remote: remote}
+	sa.storeResponse(c, 1) // recvMID becomes 1
 	sa.metrics.Exchanges++
-	e.send(sa, local, remote, sa.resp.dgrams, false)
+	e.send(sa, local, remote, c.dgrams, false)
 	e.schedule(sa)
 }
 

@@ -163,8 +163,10 @@ func TestNotifyStateNotFound(t *testing.T) {
 	p.filter = func(fromA bool, d Datagram) (Datagram, bool) {
 		if !fromA {
 			for _, sa := range p.b.sas {
-				if sa != nil && sa.xchg != nil {
-					sa.xchg.link = []byte("stale")
+				if sa != nil {
+					for _, x := range sa.xchgs {
+						x.link = []byte("stale")
+					}
 				}
 			}
 		}

@@ -205,27 +205,25 @@ func (e *Engine) sendResponseSealed(now time.Time, sa *ikeSA, exch wire.Exchange
 		e.failSA(now, sa, Reason{Cause: CauseInternal, Detail: err.Error()})
 		return nil
 	}
-	e.keepOlderResponse(sa)
-	sa.resp = cachedResponse{valid: true, mid: mid, dgrams: s.dgrams, frag: s.frag, local: sa.local, remote: sa.remote}
+	c := cachedResponse{valid: true, mid: mid, dgrams: s.dgrams, frag: s.frag, local: sa.local, remote: sa.remote}
 	if e.cfg.Fragmentation.Policy == FragmentOnRetransmit && !s.frag {
-		sa.resp.refrag = &refragment{hdr: s.hdr, first: s.first, plain: s.plain, sk: sk}
+		c.refrag = &refragment{hdr: s.hdr, first: s.first, plain: s.plain, sk: sk}
 	}
+	sa.storeResponse(c, e.recvWindow(sa))
 	e.send(sa, sa.local, sa.remote, s.dgrams, s.frag)
 	return s
 }
 
-// keepOlderResponse moves the latest cached response into the ring of
-// older ones when this end offers a window above one: the peer may
-// retransmit any of its last Config.Window requests.
-func (e *Engine) keepOlderResponse(sa *ikeSA) {
-	w := e.cfg.Window
-	if w <= 1 || !sa.resp.valid || sa.state < stEstablished {
-		return
+// recvWindow returns the number of the peer's requests this end accepts
+// and keeps responses for at once: one until the IKE SA is established,
+// then Config.Window, which IKE_AUTH announced with SET_WINDOW_SIZE (RFC
+// 7296 Section 2.3: the window is one until the initial exchanges
+// complete).
+func (e *Engine) recvWindow(sa *ikeSA) uint32 {
+	if sa.state < stEstablished {
+		return 1
 	}
-	if sa.older == nil {
-		sa.older = make([]cachedResponse, w-1)
-	}
-	sa.older[sa.resp.mid%uint32(w-1)] = sa.resp
+	return uint32(e.cfg.Window)
 }
 
 // resendResponse answers a retransmitted request from the cache.
@@ -366,22 +364,26 @@ func (e *Engine) runQueue(now time.Time, sa *ikeSA) {
 	}
 }
 
-// handleRequest processes a request of the peer: a retransmission gets the
-// cached response (RFC 7296 Section 2.1; for fragments only on fragment 1,
-// RFC 7383 Section 2.6.1), the next expected message ID is processed, other
-// message IDs are dropped (window of one, Section 2.3).
+// handleRequest processes a request of the peer. A retransmission of a
+// request answered before gets the stored response again and is not
+// processed again (RFC 7296 Section 2.1; for fragments only on fragment 1,
+// RFC 7383 Section 2.6.1). Other requests are processed when their message
+// ID lies in the receive window: from the lowest one not answered yet to
+// the window size ahead of it, so that with a window above one a request
+// is processed even when one before it has not arrived yet (the requests
+// "may pass one another over the network", Section 2.3). Message IDs below
+// the window (responses forgotten) or beyond it are dropped.
 func (e *Engine) handleRequest(now time.Time, sa *ikeSA, local, remote netip.AddrPort, msg *wire.Message) {
 	mid := msg.Header.MessageID
-	if c := sa.cachedFor(mid); c != nil && mid < sa.recvMID {
+	if c := sa.cachedFor(mid); c != nil {
+		e.drop(DropRetransmit)
 		if f := msg.Fragment(); f != nil && f.Number != 1 {
-			e.drop(DropRetransmit)
 			return
 		}
-		e.drop(DropRetransmit)
 		e.resendResponse(sa, c)
 		return
 	}
-	if mid != sa.recvMID {
+	if !sa.inWindow(mid, e.recvWindow(sa)) {
 		e.drop(DropOutOfWindow)
 		return
 	}
@@ -414,8 +416,7 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, local, remote netip.Add
 		e.drop(DropUnexpectedExchange)
 		return
 	}
-	if sa.state != stDead && sa.resp.valid && sa.resp.mid == mid {
-		sa.recvMID = mid + 1
+	if sa.state != stDead && sa.cachedFor(mid) != nil {
 		sa.metrics.Exchanges++
 	}
 }
@@ -496,10 +497,8 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 		e.unindexIdentity(sa)
 	}
 	sa.state = stDead
-	for _, x := range []*childExchange{sa.xchg, sa.ixchg} {
-		if x != nil {
-			e.release(x)
-		}
+	for _, x := range append(sa.xchgs, sa.ixchgs...) {
+		e.release(x)
 	}
 	for _, r := range append([]*request{sa.req}, sa.more...) {
 		if r != nil && r.ctx != nil {
@@ -509,8 +508,8 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 	if sa.hs != nil {
 		e.releaseChildSPI(sa.hs)
 	}
-	sa.req, sa.more, sa.queue, sa.hs, sa.xchg, sa.ixchg = nil, nil, nil, nil, nil, nil
-	sa.older = nil
+	sa.req, sa.more, sa.queue, sa.hs, sa.xchgs, sa.ixchgs = nil, nil, nil, nil, nil, nil
+	sa.resps = nil
 	if sa.heapIdx >= 0 {
 		heap.Remove(&e.timers, sa.heapIdx)
 	}

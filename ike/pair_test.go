@@ -16,6 +16,8 @@ import (
 type endpoint struct {
 	e      *ike.Engine
 	events []ike.Event
+	// seen, when set, is called with every datagram before Handle.
+	seen func(data []byte)
 }
 
 func (p *endpoint) drain() {
@@ -29,6 +31,9 @@ func (p *endpoint) drain() {
 }
 
 func (p *endpoint) Handle(now time.Time, local, remote netip.AddrPort, data []byte) {
+	if p.seen != nil {
+		p.seen(data)
+	}
 	p.e.Handle(now, local, remote, data)
 	p.drain()
 }

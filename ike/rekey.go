@@ -279,15 +279,15 @@ func (e *Engine) startExchange(now time.Time, sa *ikeSA, x *childExchange) {
 		fail(err)
 		return
 	}
-	sa.ixchg = x
+	if !sa.isOurs(x) {
+		sa.ixchgs = append(sa.ixchgs, x)
+	}
 }
 
 // exchangeFailed reports a CREATE_CHILD_SA exchange of ours that did not
 // complete and restores what it had locked.
 func (e *Engine) exchangeFailed(now time.Time, sa *ikeSA, x *childExchange, why Reason) {
-	if sa.ixchg == x {
-		sa.ixchg = nil
-	}
+	removeExchange(&sa.ixchgs, x)
 	if x.old != nil && x.old.state == childRekeying {
 		x.old.state = childInstalled
 	}
@@ -319,9 +319,7 @@ func joinDetail(a, b string) string {
 
 // retryLater re-arms the rekey of x after a random delay.
 func (e *Engine) retryLater(now time.Time, sa *ikeSA, x *childExchange) {
-	if sa.ixchg == x {
-		sa.ixchg = nil
-	}
+	removeExchange(&sa.ixchgs, x)
 	e.release(x)
 	at := now.Add(retryMin + e.jitter(retryJitter))
 	switch x.kind {
@@ -393,9 +391,7 @@ func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbou
 		// a collision, refused ours (TEMPORARY_FAILURE, CHILD_SA_NOT_FOUND):
 		// its SA replaces the old one, ours is dropped (RFC 7296 Section
 		// 2.8.2, last paragraph).
-		if sa.ixchg == x {
-			sa.ixchg = nil
-		}
+		removeExchange(&sa.ixchgs, x)
 		e.release(x)
 		return
 	}
@@ -492,17 +488,14 @@ func (e *Engine) resolveCollision(sa *ikeSA, x *childExchange) bool {
 	x.collision = nil
 	if bytes.Compare(x.lowerNonce(), other.lowerNonce()) < 0 {
 		if x.round < len(x.kes) {
-			if sa.ixchg == x {
-				sa.ixchg = nil
-			}
+			removeExchange(&sa.ixchgs, x)
 			e.release(x)
 			return true
 		}
 		x.redundant = true
 		return false
 	}
-	if sa.xchg == other {
-		sa.xchg = nil
+	if removeExchange(&sa.xchgs, other) {
 		e.release(other)
 	}
 	x.winsOver = other
@@ -598,12 +591,8 @@ func (e *Engine) sendFollowup(now time.Time, sa *ikeSA, x *childExchange) {
 // finishExchange derives the keys of a completed exchange and installs the
 // new Child SA or IKE SA.
 func (e *Engine) finishExchange(now time.Time, sa *ikeSA, x *childExchange) {
-	if sa.ixchg == x {
-		sa.ixchg = nil
-	}
-	if sa.xchg == x {
-		sa.xchg = nil
-	}
+	removeExchange(&sa.ixchgs, x)
+	removeExchange(&sa.xchgs, x)
 	if x.kind == xRekeyIKE {
 		e.finishIKERekey(now, sa, x)
 		return
@@ -747,8 +736,9 @@ func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
 		e.respondError(now, sa, in, wire.NotifyInvalidSyntax, nil)
 		return
 	}
-	if sa.xchg != nil {
-		// A multi-round exchange of the peer is still open.
+	if len(sa.xchgs) >= e.cfg.Window {
+		// As many multi-round exchanges of the peer are open as this end
+		// offers requests in its window: no state for another.
 		e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
 		return
 	}
@@ -762,7 +752,7 @@ func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
 	// x.ni is our nonce, x.nr the peer's, whatever the roles.
 	if ikeRekey {
 		x.kind = xRekeyIKE
-		if ix := sa.ixchg; ix != nil {
+		for _, ix := range sa.ixchgs {
 			// A Child SA exchange of ours, or our IKE SA rekey already in
 			// its IKE_FOLLOWUP_KE rounds: refuse (RFC 7296 Section 2.25.2,
 			// RFC 9370 Section 2.2.4). Otherwise a collision: answer as
@@ -776,7 +766,7 @@ func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
 		e.respondIKERekey(now, sa, in, cp, x)
 		return
 	}
-	if ix := sa.ixchg; ix != nil && ix.kind == xRekeyIKE {
+	if sa.ourExchange(func(ix *childExchange) bool { return ix.kind == xRekeyIKE }) != nil {
 		e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
 		return
 	}
@@ -798,7 +788,7 @@ func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
 			e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
 			return
 		case childRekeying:
-			if ix := sa.ixchg; ix != nil && ix.old == c {
+			if ix := sa.ourExchange(func(ix *childExchange) bool { return ix.old == c }); ix != nil {
 				// Both ends rekey this Child SA (RFC 7296 Section 2.25.1):
 				// answer as usual unless our IKE_FOLLOWUP_KE rounds have
 				// begun (RFC 9370 Section 2.2.4).
@@ -875,12 +865,12 @@ func (e *Engine) respondKE(now time.Time, sa *ikeSA, in *inbound, cp *createPayl
 // finishResponse sends the CREATE_CHILD_SA response and either completes
 // the exchange or waits for the IKE_FOLLOWUP_KE rounds.
 func (e *Engine) finishResponse(now time.Time, sa *ikeSA, in *inbound, x *childExchange, ps []wire.Payload) {
-	if ix := x.collides; ix != nil && sa.ixchg == ix {
+	if ix := x.collides; ix != nil && sa.isOurs(ix) {
 		ix.collision = x // decided when the response to ix arrives
 	}
 	x.collides = nil
 	if x.round < len(x.kes) {
-		link, err := e.ent.link()
+		link, err := e.newLink(sa)
 		if err != nil {
 			e.release(x)
 			e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
@@ -891,7 +881,7 @@ func (e *Engine) finishResponse(now time.Time, sa *ikeSA, in *inbound, x *childE
 		if x.old != nil {
 			x.old.state = childRekeying
 		}
-		sa.xchg = x
+		sa.xchgs = append(sa.xchgs, x)
 		e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, ps)
 		return
 	}
@@ -941,15 +931,20 @@ func (e *Engine) onFollowupKERequest(now time.Time, sa *ikeSA, in *inbound) {
 		e.drop(DropUnexpectedExchange)
 		return
 	}
-	x := sa.xchg
+	// The link names the exchange: with a window above one several may be
+	// open, and other requests may come between their rounds.
 	n := wire.FindNotify(in.payloads, wire.NotifyAdditionalKeyExchange)
-	if x == nil || n == nil || !bytes.Equal(n.Data, x.link) {
+	var x *childExchange
+	if n != nil {
+		x = sa.peerExchange(n.Data)
+	}
+	if x == nil {
 		e.respondError(now, sa, in, wire.NotifyStateNotFound, nil)
 		return
 	}
 	ke := wire.First[*wire.KE](in.payloads)
 	abort := func(t wire.NotifyType) {
-		sa.xchg = nil
+		removeExchange(&sa.xchgs, x)
 		e.release(x)
 		if x.old != nil && x.old.state == childRekeying {
 			x.old.state = childInstalled
@@ -975,7 +970,7 @@ func (e *Engine) onFollowupKERequest(now time.Time, sa *ikeSA, in *inbound) {
 	x.round++
 	ps := []wire.Payload{&wire.KE{Method: ke.Method, Data: pub}}
 	if x.round < len(x.kes) {
-		link, err := e.ent.link()
+		link, err := e.newLink(sa)
 		if err != nil {
 			abort(wire.NotifyTemporaryFailure)
 			return
@@ -987,19 +982,35 @@ func (e *Engine) onFollowupKERequest(now time.Time, sa *ikeSA, in *inbound) {
 	}
 	e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, ps)
 	if sa.state != stDead {
-		sa.xchg = nil
 		e.finishExchange(now, sa, x)
 	}
+}
+
+// newLink draws the data of an ADDITIONAL_KEY_EXCHANGE notify that no
+// other open exchange of the peer uses, so that each IKE_FOLLOWUP_KE finds
+// its own exchange.
+func (e *Engine) newLink(sa *ikeSA) ([]byte, error) {
+	for range maxSPITries {
+		link, err := e.ent.link()
+		if err != nil {
+			return nil, err
+		}
+		if sa.peerExchange(link) == nil {
+			return link, nil
+		}
+	}
+	return nil, errors.New("ike: no unused ADDITIONAL_KEY_EXCHANGE data")
 }
 
 // afterPeerDelete notices that the peer deleted the Child SA a pending
 // multi-round exchange rekeys.
 func (e *Engine) afterPeerDelete(now time.Time, sa *ikeSA, gone []*childSA) {
-	x := sa.xchg
 	for _, c := range gone {
-		if x != nil && x.old == c {
-			sa.xchg = nil
-			e.release(x)
+		for _, x := range append([]*childExchange(nil), sa.xchgs...) {
+			if x.old == c {
+				removeExchange(&sa.xchgs, x)
+				e.release(x)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"net/netip"
 	"time"
 
@@ -46,7 +47,10 @@ type ikeSA struct {
 	skIn  *suite.SK
 
 	nextReqMID uint32 // message ID of our next request
-	recvMID    uint32 // message ID of the peer's next request
+	// recvMID is the lowest message ID of the peer's requests not yet
+	// answered; with a window above one, requests up to recvMID plus the
+	// window minus one may have been answered out of order.
+	recvMID uint32
 	// req is our outstanding request (the oldest when several are); more
 	// holds the others while the peer's window allows several
 	// (SET_WINDOW_SIZE, RFC 7296 Section 2.3).
@@ -59,18 +63,25 @@ type ikeSA struct {
 	// runs with the SA holding the queue then (queues move to the new SA
 	// of an IKE SA rekey).
 	queue []queued
-	resp  cachedResponse
-	// older are the responses before resp, kept with Config.Window > 1 so
-	// that any request in the window can be answered again.
-	older []cachedResponse
+	// resps holds our responses to the peer's requests, the response to
+	// message ID m in slot m modulo the length, which is the receive window
+	// (recvWindow) when the response was stored: a retransmission of any
+	// request in the window is answered from it (RFC 7296 Sections 2.1 and
+	// 2.3), and a slot is reused only for the request one window later,
+	// which the peer sends only after it received the response.
+	resps []cachedResponse
 	reasm reassembly
 
 	peerID   Identity // authenticated identity of the peer
 	hs       *handshake
 	children []*childSA
-	xchg     *childExchange // multi-round CREATE_CHILD_SA of the peer in progress
-	ixchg    *childExchange // our CREATE_CHILD_SA exchange in progress
-	rekeyed  bool           // replaced by a rekey, awaiting deletion
+	// xchgs are the peer's multi-round CREATE_CHILD_SA exchanges waiting
+	// for IKE_FOLLOWUP_KE (at most Config.Window); ixchgs are our
+	// CREATE_CHILD_SA exchanges in progress (several for Child SAs while
+	// the peer's window allows, an IKE SA rekey alone).
+	xchgs   []*childExchange
+	ixchgs  []*childExchange
+	rekeyed bool // replaced by a rekey, awaiting deletion
 	// collision: the redundant SA of a rekey collision we lost, deleted
 	// by us (RFC 7296 Section 2.8.2).
 	collision bool
@@ -264,14 +275,87 @@ func (sa *ikeSA) putRequest(r *request) {
 	}
 }
 
-// cachedFor returns the cached response to the peer's request mid, or nil.
+// cachedFor returns the stored response to the peer's request mid, or nil.
 func (sa *ikeSA) cachedFor(mid uint32) *cachedResponse {
-	if sa.resp.valid && sa.resp.mid == mid {
-		return &sa.resp
+	if len(sa.resps) == 0 {
+		return nil
 	}
-	for i := range sa.older {
-		if c := &sa.older[i]; c.valid && c.mid == mid {
-			return c
+	if c := &sa.resps[mid%uint32(len(sa.resps))]; c.valid && c.mid == mid {
+		return c
+	}
+	return nil
+}
+
+// storeResponse keeps c, the response to the peer's request c.mid, in a
+// ring of w slots (w is the receive window, which only grows: one until
+// the IKE SA is established, Config.Window then), and advances recvMID
+// past every request answered in a row. The slot's previous response, to
+// request c.mid - w, is no longer needed: the peer sends c.mid only after
+// it received that one (RFC 7296 Sections 2.1 and 2.3).
+func (sa *ikeSA) storeResponse(c cachedResponse, w uint32) {
+	if uint32(len(sa.resps)) < w {
+		grown := make([]cachedResponse, w)
+		for _, old := range sa.resps {
+			if old.valid {
+				grown[old.mid%w] = old
+			}
+		}
+		sa.resps = grown
+	}
+	n := uint32(len(sa.resps))
+	sa.resps[c.mid%n] = c
+	for range n {
+		if r := &sa.resps[sa.recvMID%n]; !r.valid || r.mid != sa.recvMID {
+			break
+		}
+		sa.recvMID++
+	}
+}
+
+// inWindow reports whether the peer's request mid is one this end accepts
+// now: not answered yet (the caller checked the stored responses) and
+// less than w (the receive window) ahead of the lowest unanswered one.
+// Requests further ahead are dropped; the peer sends them only after the
+// responses to every request up to mid - w (RFC 7296 Section 2.3).
+func (sa *ikeSA) inWindow(mid, w uint32) bool {
+	return mid >= sa.recvMID && mid-sa.recvMID < w
+}
+
+// removeExchange takes x out of list and reports whether it was there.
+func removeExchange(list *[]*childExchange, x *childExchange) bool {
+	for i, y := range *list {
+		if y == x {
+			copy((*list)[i:], (*list)[i+1:])
+			(*list)[len(*list)-1] = nil
+			*list = (*list)[:len(*list)-1]
+			return true
+		}
+	}
+	return false
+}
+
+// ourExchange returns our CREATE_CHILD_SA exchange in progress for which
+// match holds, or nil.
+func (sa *ikeSA) ourExchange(match func(*childExchange) bool) *childExchange {
+	for _, x := range sa.ixchgs {
+		if match(x) {
+			return x
+		}
+	}
+	return nil
+}
+
+// isOurs reports whether x is one of our exchanges in progress.
+func (sa *ikeSA) isOurs(x *childExchange) bool {
+	return sa.ourExchange(func(y *childExchange) bool { return y == x }) != nil
+}
+
+// peerExchange returns the peer's multi-round exchange with the
+// ADDITIONAL_KEY_EXCHANGE data link (RFC 9370 Section 2.2.4), or nil.
+func (sa *ikeSA) peerExchange(link []byte) *childExchange {
+	for _, x := range sa.xchgs {
+		if bytes.Equal(x.link, link) {
+			return x
 		}
 	}
 	return nil
