@@ -399,7 +399,9 @@ func ESPSuite(name string) (esp.Suite, error) {
 
 // ESP measures tunnel-mode encapsulation ("seal") or decapsulation
 // ("open") of n-octet inner packets on one core, with the raw AEAD (or
-// AES-CBC then HMAC) over the same n octets as the baseline.
+// AES-CBC then HMAC) over the same n octets as the baseline. The two run in
+// alternating batches (see paired), so that both see the same machine
+// state.
 func ESP(cipherName string, n int, dir string, d time.Duration) (Result, error) {
 	s, err := ESPSuite(cipherName)
 	if err != nil {
@@ -410,55 +412,86 @@ func ESP(cipherName string, n int, dir string, d time.Duration) (Result, error) 
 		return Result{}, err
 	}
 	inner := ipv4Packet(n)
-	var fail error
-	var espFn func(b *testing.B)
+	buf := make([]byte, 0, n+128)
+	var espOp func(i int) error
 	switch dir {
 	case "seal":
-		buf := make([]byte, 0, n+128)
-		espFn = func(b *testing.B) {
-			for b.Loop() {
-				if _, err := out.SealTunnel(buf, inner); err != nil {
-					fail = err
-					return
-				}
-			}
+		espOp = func(int) error {
+			_, err := out.SealTunnel(buf, inner)
+			return err
 		}
 	case "open":
-		const ring = 256
-		pkts := make([][]byte, ring)
+		pkts := make([][]byte, cipherRing)
 		for i := range pkts {
 			if pkts[i], err = out.SealTunnel(nil, inner); err != nil {
 				return Result{}, fmt.Errorf("bench: %w", err)
 			}
 		}
-		dst := make([]byte, 0, n+128)
-		espFn = func(b *testing.B) {
-			i := 0
-			for b.Loop() {
-				if _, err := in.OpenTunnel(dst, pkts[i%ring]); err != nil {
-					fail = err
-					return
-				}
-				i++
-			}
+		espOp = func(i int) error {
+			_, err := in.OpenTunnel(buf, pkts[i%cipherRing])
+			return err
 		}
 	default:
 		return Result{}, fmt.Errorf("bench: direction %q: want seal or open", dir)
 	}
-	rawFn, err := rawCipher(s, keys, n, dir == "seal")
+	rawOp, err := rawCipher(s, keys, n, dir == "seal")
 	if err != nil {
 		return Result{}, err
 	}
-	t := best(d, espFn, rawFn)
-	if fail != nil {
-		return Result{}, fmt.Errorf("bench: ESP %s %s: %w", cipherName, dir, fail)
+	per, base, err := paired(d, espOp, rawOp)
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: ESP %s %s: %w", cipherName, dir, err)
 	}
-	per, base := t[0], t[1]
 	name := "raw AEAD"
 	if !s.AEAD() {
 		name = "raw AES-CBC + HMAC"
 	}
 	return Result{Name: fmt.Sprintf("esp/%s/%d/%s", cipherName, n, dir), PerOp: per, Baseline: base, Bytes: n, BaselineName: name}, nil
+}
+
+// cipherRing is how many distinct packets the open measurements cycle
+// through, on both sides.
+const cipherRing = 256
+
+// pairedBatch is how many operations each side of paired runs between
+// clock reads.
+const pairedBatch = 32
+
+// paired runs the operations a and b in alternating batches of pairedBatch
+// for about d, in rounds rounds, and returns the time per operation of each
+// in the round whose ratio a/b is the median: within a round both see the
+// same machine state (frequency, other work on a shared host), and the
+// median round is neither the luckiest nor the most disturbed one.
+func paired(d time.Duration, a, b func(i int) error) (ta, tb time.Duration, err error) {
+	type round struct{ a, b time.Duration }
+	var rs []round
+	per := max(d/rounds, time.Millisecond)
+	i := 0
+	for range rounds {
+		var r round
+		ops := 0
+		for start := time.Now(); ops == 0 || time.Since(start) < per; ops += pairedBatch {
+			t0 := time.Now()
+			for k := i; k < i+pairedBatch; k++ {
+				if err := a(k); err != nil {
+					return 0, 0, err
+				}
+			}
+			t1 := time.Now()
+			for k := i; k < i+pairedBatch; k++ {
+				if err := b(k); err != nil {
+					return 0, 0, err
+				}
+			}
+			r.a += t1.Sub(t0)
+			r.b += time.Since(t1)
+			i += pairedBatch
+		}
+		rs = append(rs, round{r.a / time.Duration(ops), r.b / time.Duration(ops)})
+	}
+	sort.Slice(rs, func(x, y int) bool { return float64(rs[x].a)*float64(rs[y].b) < float64(rs[y].a)*float64(rs[x].b) })
+	m := rs[len(rs)/2]
+	return m.a, m.b, nil
 }
 
 // espPair makes an outbound SA and the matching inbound SA (replay check
@@ -516,9 +549,10 @@ func ipv4Packet(n int) []byte {
 	return p
 }
 
-// rawCipher returns a benchmark of the bare primitive over n octets with
-// an 8-octet AAD (AEAD) or AES-CBC then HMAC over the block-aligned octets.
-func rawCipher(s esp.Suite, k esp.Keys, n int, seal bool) (func(b *testing.B), error) {
+// rawCipher returns one operation of the bare primitive over n octets
+// with an 8-octet AAD (AEAD) or AES-CBC then HMAC over the block-aligned
+// octets.
+func rawCipher(s esp.Suite, k esp.Keys, n int, seal bool) (func(i int) error, error) {
 	pt := make([]byte, n)
 	buf := make([]byte, n+64)
 	aad := make([]byte, 8)
@@ -544,32 +578,25 @@ func rawCipher(s esp.Suite, k esp.Keys, n int, seal bool) (func(b *testing.B), e
 	}
 	nonce := make([]byte, aead.NonceSize())
 	if seal {
-		return func(b *testing.B) {
-			for b.Loop() {
-				aead.Seal(buf[:0], nonce, pt, aad)
-			}
+		return func(int) error {
+			aead.Seal(buf[:0], nonce, pt, aad)
+			return nil
 		}, nil
 	}
-	const ring = 256
-	cts := make([][]byte, ring)
+	cts := make([][]byte, cipherRing)
 	for i := range cts {
 		cts[i] = aead.Seal(nil, nonce, pt, aad)
 	}
-	return func(b *testing.B) {
-		i := 0
-		for b.Loop() {
-			if _, err := aead.Open(buf[:0], nonce, cts[i%ring], aad); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
+	return func(i int) error {
+		_, err := aead.Open(buf[:0], nonce, cts[i%cipherRing], aad)
+		return err
 	}, nil
 }
 
 // ivSetter is what crypto/cipher's CBC modes implement to reuse them.
 type ivSetter interface{ SetIV([]byte) }
 
-func rawCBC(s esp.Suite, k esp.Keys, n int, seal bool) (func(b *testing.B), error) {
+func rawCBC(s esp.Suite, k esp.Keys, n int, seal bool) (func(i int) error, error) {
 	blk, err := aes.NewCipher(k.Encr)
 	if err != nil {
 		return nil, err
@@ -593,21 +620,20 @@ func rawCBC(s esp.Suite, k esp.Keys, n int, seal bool) (func(b *testing.B), erro
 	sum := make([]byte, 0, 64)
 	enc := cipher.NewCBCEncrypter(blk, iv)
 	dec := cipher.NewCBCDecrypter(blk, iv)
-	return func(b *testing.B) {
-		for b.Loop() {
-			if seal {
-				enc.(ivSetter).SetIV(iv)
-				enc.CryptBlocks(buf, pt)
-				mac.Reset()
-				mac.Write(buf)
-				sum = mac.Sum(sum[:0])
-			} else {
-				mac.Reset()
-				mac.Write(pt)
-				sum = mac.Sum(sum[:0])
-				dec.(ivSetter).SetIV(iv)
-				dec.CryptBlocks(buf, pt)
-			}
+	return func(int) error {
+		if seal {
+			enc.(ivSetter).SetIV(iv)
+			enc.CryptBlocks(buf, pt)
+			mac.Reset()
+			mac.Write(buf)
+			sum = mac.Sum(sum[:0])
+		} else {
+			mac.Reset()
+			mac.Write(pt)
+			sum = mac.Sum(sum[:0])
+			dec.(ivSetter).SetIV(iv)
+			dec.CryptBlocks(buf, pt)
 		}
+		return nil
 	}, nil
 }
