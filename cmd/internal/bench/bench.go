@@ -56,32 +56,21 @@ func measure(d time.Duration, fn func(b *testing.B)) time.Duration {
 	return time.Duration(r.T.Nanoseconds() / int64(r.N))
 }
 
-// rounds is how many times ESP and its baseline are measured, alternately;
-// the fastest round of each counts (the least disturbed by other work on
-// the host).
+// rounds is how many rounds a measurement takes: bestOf keeps the fastest
+// (the least disturbed by other work on the host), paired the median.
 const rounds = 5
 
-// best measures fn rounds times for d/rounds each, interleaved with the
-// other measurements of the same call, and keeps the fastest.
-func best(d time.Duration, fns ...func(b *testing.B)) []time.Duration {
-	out := make([]time.Duration, len(fns))
-	per := d / rounds
-	if per < time.Millisecond {
-		per = time.Millisecond
-	}
-	for r := 0; r < rounds; r++ {
-		for i, fn := range fns {
-			t := measure(per, fn)
-			if out[i] == 0 || (t > 0 && t < out[i]) {
-				out[i] = t
-			}
+// bestOf measures fn rounds times for d/rounds each and keeps the fastest.
+func bestOf(d time.Duration, fn func(b *testing.B)) time.Duration {
+	per := max(d/rounds, time.Millisecond)
+	var out time.Duration
+	for range rounds {
+		if t := measure(per, fn); out == 0 || (t > 0 && t < out) {
+			out = t
 		}
 	}
 	return out
 }
-
-// bestOf is best with one function.
-func bestOf(d time.Duration, fn func(b *testing.B)) time.Duration { return best(d, fn)[0] }
 
 // Result is one measurement with its baseline.
 type Result struct {
