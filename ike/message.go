@@ -282,7 +282,7 @@ func (e *Engine) unprotect(sa *ikeSA, msg *wire.Message) *inbound {
 		}
 		sa.metrics.FragmentsReceived++
 		fc := &e.cfg.Fragmentation
-		all, first, done, err := sa.reasm.add(msg.Header.MessageID, f.Number, f.Total, uint8(f.FirstPayload), pt, fc.MaxFragments, fc.MaxReassembledSize)
+		all, first, done, err := sa.reasm.add(msg.Header.MessageID, msg.Header.IsResponse(), f.Number, f.Total, uint8(f.FirstPayload), pt, fc.MaxFragments, fc.MaxReassembledSize)
 		if err != nil {
 			e.drop(DropFragment)
 			return nil
@@ -325,6 +325,7 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, local, remote netip.Ad
 		return
 	}
 	sa.lastRecv = now
+	sa.reasm.drop(r.mid, true)
 	sa.metrics.RoundTrips++
 	sa.metrics.Exchanges++
 	switch r.kind {
@@ -396,7 +397,8 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, local, remote netip.Add
 		return
 	}
 	sa.lastRecv = now
-	sa.reasm.reset()
+	// A whole copy may complete a message whose fragments were buffered.
+	sa.reasm.drop(mid, false)
 	// The responder answers to where the request came from (RFC 7296
 	// Section 2.11), and follows the peer's address when it is behind a NAT
 	// (Section 2.23).

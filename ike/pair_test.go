@@ -16,8 +16,6 @@ import (
 type endpoint struct {
 	e      *ike.Engine
 	events []ike.Event
-	// seen, when set, is called with every datagram before Handle.
-	seen func(data []byte)
 }
 
 func (p *endpoint) drain() {
@@ -31,9 +29,6 @@ func (p *endpoint) drain() {
 }
 
 func (p *endpoint) Handle(now time.Time, local, remote netip.AddrPort, data []byte) {
-	if p.seen != nil {
-		p.seen(data)
-	}
 	p.e.Handle(now, local, remote, data)
 	p.drain()
 }

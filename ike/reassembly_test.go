@@ -80,3 +80,54 @@ func TestReassemblyBoundsAndErrors(t *testing.T) {
 		t.Fatalf("new mid: done=%v mid=%d got=%d", done, r.mid, r.got)
 	}
 }
+
+// TestReassembliesInterleaved: fragments of several messages (requests in a
+// window above one, a response sharing a message ID with a request) arrive
+// interleaved and each message is reassembled; a fifth message evicts the
+// one started first.
+func TestReassembliesInterleaved(t *testing.T) {
+	var rs reassemblies
+	type frag struct {
+		mid  uint32
+		resp bool
+		num  uint16
+	}
+	content := func(f frag) []byte {
+		return []byte{byte(f.mid), map[bool]byte{false: 'q', true: 'r'}[f.resp], byte(f.num)}
+	}
+	order := []frag{{5, false, 2}, {6, false, 1}, {5, true, 1}, {5, false, 1}, {6, false, 2}, {5, true, 2}}
+	done := map[frag][]byte{}
+	for _, f := range order {
+		msg, first, ok, err := rs.add(f.mid, f.resp, f.num, 2, map[bool]uint8{true: 41}[f.num == 1], content(f), 16, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			if first != 41 {
+				t.Fatalf("first payload %d", first)
+			}
+			done[frag{f.mid, f.resp, 0}] = msg
+		}
+	}
+	for _, k := range []frag{{5, false, 0}, {6, false, 0}, {5, true, 0}} {
+		want := append(content(frag{k.mid, k.resp, 1}), content(frag{k.mid, k.resp, 2})...)
+		if !bytes.Equal(done[k], want) {
+			t.Fatalf("message %v: %q, want %q", k, done[k], want)
+		}
+	}
+	if len(rs.bufs) != 0 {
+		t.Fatalf("%d buffers left", len(rs.bufs))
+	}
+	for mid := uint32(10); mid < 10+maxReassemblies+1; mid++ {
+		if _, _, _, err := rs.add(mid, false, 2, 2, 0, []byte("x"), 16, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rs.bufs) != maxReassemblies || rs.find(10, false) >= 0 || rs.find(10+maxReassemblies, false) < 0 {
+		t.Fatalf("eviction: %d buffers", len(rs.bufs))
+	}
+	rs.drop(11, false)
+	if len(rs.bufs) != maxReassemblies-1 || rs.find(11, false) >= 0 {
+		t.Fatal("drop")
+	}
+}

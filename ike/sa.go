@@ -70,7 +70,7 @@ type ikeSA struct {
 	// 2.3), and a slot is reused only for the request one window later,
 	// which the peer sends only after it received the response.
 	resps []cachedResponse
-	reasm reassembly
+	reasm reassemblies
 
 	peerID   Identity // authenticated identity of the peer
 	hs       *handshake
