@@ -401,7 +401,16 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, local, remote netip.Add
 	sa.reasm.drop(mid, false)
 	// The responder answers to where the request came from (RFC 7296
 	// Section 2.11), and follows the peer's address when it is behind a NAT
-	// (Section 2.23).
+	// (Section 2.23): the address of its newest request, so a request that
+	// was overtaken by a later one (window above one) does not take the SA
+	// back to an address the peer's NAT may have left.
+	if prevLocal, prevRemote := sa.local, sa.remote; sa.answeredAbove(mid) {
+		defer func() {
+			if sa.state != stDead {
+				sa.local, sa.remote = prevLocal, prevRemote
+			}
+		}()
+	}
 	sa.local, sa.remote = local, remote
 	switch msg.Header.Exchange {
 	case wire.ExchangeIKEIntermediate:

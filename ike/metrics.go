@@ -30,8 +30,9 @@ const (
 	// DropUnexpectedResponse: a response with no request outstanding under
 	// that message ID.
 	DropUnexpectedResponse
-	// DropOutOfWindow: a request outside the message-ID window (older than
-	// the cached response, or too far ahead).
+	// DropOutOfWindow: a request outside the message-ID window (RFC 7296
+	// Section 2.3): below it and its response no longer stored, or
+	// Config.Window or more IDs beyond the lowest unanswered request.
 	DropOutOfWindow
 	// DropRetransmit: a retransmitted request answered from the cache, or
 	// a later fragment of one.

@@ -736,13 +736,19 @@ func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
 		e.respondError(now, sa, in, wire.NotifyInvalidSyntax, nil)
 		return
 	}
-	if len(sa.xchgs) >= e.cfg.Window {
+	ikeRekey := len(cp.sa.Proposals) > 0 && cp.sa.Proposals[0].Protocol == wire.ProtocolIKE
+	peerRekeysIKE := false
+	for _, px := range sa.xchgs {
+		peerRekeysIKE = peerRekeysIKE || px.kind == xRekeyIKE
+	}
+	if len(sa.xchgs) >= e.cfg.Window || peerRekeysIKE || ikeRekey && len(sa.xchgs) > 0 {
 		// As many multi-round exchanges of the peer are open as this end
-		// offers requests in its window: no state for another.
+		// offers requests in its window (no state for another), or the
+		// peer's IKE SA rekey is open, or an IKE SA rekey comes while
+		// other exchanges of the peer are: the IKE SA rekey runs alone.
 		e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
 		return
 	}
-	ikeRekey := len(cp.sa.Proposals) > 0 && cp.sa.Proposals[0].Protocol == wire.ProtocolIKE
 	x := &childExchange{nr: bytes.Clone(cp.nonce.Data)}
 	var err error
 	if x.ni, err = e.newNonce(); err != nil {
@@ -788,6 +794,13 @@ func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
 			e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
 			return
 		case childRekeying:
+			for _, px := range sa.xchgs {
+				if px.old == c {
+					// The peer's own rekey of it is still open.
+					e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
+					return
+				}
+			}
 			if ix := sa.ourExchange(func(ix *childExchange) bool { return ix.old == c }); ix != nil {
 				// Both ends rekey this Child SA (RFC 7296 Section 2.25.1):
 				// answer as usual unless our IKE_FOLLOWUP_KE rounds have

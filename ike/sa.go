@@ -286,6 +286,17 @@ func (sa *ikeSA) cachedFor(mid uint32) *cachedResponse {
 	return nil
 }
 
+// answeredAbove reports whether a request of the peer with a message ID
+// above mid was answered.
+func (sa *ikeSA) answeredAbove(mid uint32) bool {
+	for i := range sa.resps {
+		if c := &sa.resps[i]; c.valid && c.mid > mid {
+			return true
+		}
+	}
+	return false
+}
+
 // storeResponse keeps c, the response to the peer's request c.mid, in a
 // ring of w slots (w is the receive window, which only grows: one until
 // the IKE SA is established, Config.Window then), and advances recvMID

@@ -508,3 +508,36 @@ func TestWindowReorderLoss(t *testing.T) {
 	}
 	t.Logf("%d requests processed ahead of a lower one", totalAhead)
 }
+
+// TestWindowAddressFollowsNewest: the responder answers each request where
+// it came from, but an overtaken request from the peer's old address does
+// not take the SA back there (RFC 7296 Sections 2.11 and 2.23).
+func TestWindowAddressFollowsNewest(t *testing.T) {
+	p, _ := newWinPair(t, 4)
+	sa, sb := onlySA(t, p.a), onlySA(t, p.b)
+	r := sb.recvMID
+	req := func(mid uint32, from netip.AddrPort) Datagram {
+		s, err := p.a.protect(sa, sa.skOut, sa.header(wire.ExchangeInformational, mid, false), nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Datagram{Local: from, Remote: sa.remote, Data: s.dgrams[0]}
+	}
+	oldAddr, newAddr := sa.local, netip.MustParseAddrPort("198.51.100.7:4321")
+	out := p.deliverTo(p.b, req(r+1, newAddr))
+	if len(out) != 1 || out[0].Remote != newAddr || sb.remote != newAddr {
+		t.Fatalf("newer request: answered to %v, SA at %v", out, sb.remote)
+	}
+	out = p.deliverTo(p.b, req(r, oldAddr))
+	if len(out) != 1 || out[0].Remote != oldAddr {
+		t.Fatalf("older request answered to %v, want %v", out, oldAddr)
+	}
+	if sb.remote != newAddr {
+		t.Fatalf("SA moved back to %v", sb.remote)
+	}
+	// A retransmission of the older request is answered where its response
+	// went first.
+	if out = p.deliverTo(p.b, req(r, newAddr)); len(out) != 1 || out[0].Remote != oldAddr {
+		t.Fatalf("retransmission answered to %v", out)
+	}
+}
