@@ -3,6 +3,7 @@ package lab
 import (
 	"encoding/binary"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/pqlab/pqlab/cmd/internal/results"
@@ -105,6 +106,16 @@ type collector struct {
 	// their records, so that a redundant SA deleted after a lost
 	// collision changes its record.
 	created map[createdSA]*rekeyRecord
+	// peerOf names, per gateway, the peer of each IKE SA (by SPIi) its
+	// events named; open lists, per gateway and peer, the rekey records
+	// that may be open.
+	peerOf map[*gateway.Gateway]map[uint64]string
+	open   map[peerKey][]*rekeyRecord
+}
+
+type peerKey struct {
+	g    *gateway.Gateway
+	peer string
 }
 
 // createdSA names an SA a rekey created on gateway g: a Child SA by its
@@ -131,16 +142,23 @@ type rekeyRecord struct {
 	start   time.Time
 	done    bool
 	discard bool // a new Child SA, not a rekey
-	// peerKind is set ("ike" or "child") when the peer's rekey of an SA
-	// of the same IKE SA completed while this record was open.
-	peerKind string
+	// peer is the other gateway ("" when not known at the start).
+	peer string
+	// peerKind is set ("ike" or "child", the first one) when a rekey by
+	// the peer completed while this record was open; peerIKE says whether
+	// one of them was an IKE SA rekey, peerChildren lists this side's
+	// inbound SPIs of the Child SAs the peer rekeyed.
+	peerKind     string
+	peerIKE      bool
+	peerChildren []uint32
 }
 
 func newCollector(epoch time.Time) *collector {
 	return &collector{epoch: epoch, models: map[string]string{}, bySPI: map[uint64]*record{},
 		saSPI: map[*gateway.Gateway]map[ike.SAID]uint64{}, owner: map[fragKey]uint64{},
 		expect: map[string]map[string]bool{}, up: map[string]map[string]bool{}, allUp: map[string]time.Duration{},
-		rekeyPending: map[rekeyKey]*rekeyRecord{}, created: map[createdSA]*rekeyRecord{}}
+		rekeyPending: map[rekeyKey]*rekeyRecord{}, created: map[createdSA]*rekeyRecord{},
+		peerOf: map[*gateway.Gateway]map[uint64]string{}, open: map[peerKey][]*rekeyRecord{}}
 }
 
 func (c *collector) hooks() gateway.Hooks {
@@ -319,8 +337,19 @@ func (c *collector) event(g *gateway.Gateway, now time.Time, ev ike.Event) {
 		if m := c.spiMap(g); m[ev.SA] == 0 {
 			m[ev.SA] = ev.SPIi
 		}
+		if ev.Peer != "" {
+			m := c.peerOf[g]
+			if m == nil {
+				m = map[uint64]string{}
+				c.peerOf[g] = m
+			}
+			m[ev.SPIi] = ev.Peer
+		}
 	}
 	c.rekeyEvent(g, now, ev)
+	if ev.Kind == ike.EventIKESADeleted || ev.Kind == ike.EventFailed {
+		delete(c.peerOf[g], ev.SPIi)
+	}
 	spi := c.spiMap(g)[ev.SA]
 	r := c.bySPI[spi]
 	if r == nil || r.done || g != r.ini || ev.SA != r.said {
@@ -406,10 +435,14 @@ func (c *collector) rekeySent(g *gateway.Gateway, now time.Time, h wire.Header, 
 		if h.IsResponse() || h.Exchange != wire.ExchangeCreateChildSA {
 			return
 		}
-		rec = &rekeyRecord{g: g, key: k, start: now}
+		rec = &rekeyRecord{g: g, key: k, start: now, peer: c.peerOf[g][h.SPIi]}
 		rec.r = results.Rekey{Initiator: g.Name(), StartNs: int64(now.Sub(c.epoch))}
 		c.rekeyPending[k] = rec
 		c.rekeys = append(c.rekeys, rec)
+		if rec.peer != "" {
+			pk := peerKey{g, rec.peer}
+			c.open[pk] = append(c.open[pk], rec)
+		}
 	}
 	rec.r.Bytes += n
 	rec.r.Datagrams++
@@ -431,6 +464,13 @@ func (c *collector) pendingOf(g *gateway.Gateway, spi uint64) *rekeyRecord {
 func (c *collector) closeRekey(rec *rekeyRecord, kind, outcome, reason string) {
 	delete(c.rekeyPending, rec.key)
 	rec.done = true
+	if rec.peer != "" {
+		pk := peerKey{rec.g, rec.peer}
+		c.open[pk] = slices.DeleteFunc(c.open[pk], func(r *rekeyRecord) bool { return r == rec })
+		if len(c.open[pk]) == 0 {
+			delete(c.open, pk)
+		}
+	}
 	if rec.r.Kind == "" {
 		rec.r.Kind = kind
 	}
@@ -452,12 +492,19 @@ func (c *collector) closeRekey(rec *rekeyRecord, kind, outcome, reason string) {
 //   - with IKE_FOLLOWUP_KE, or when the peer refused its request with
 //     TEMPORARY_FAILURE because its own rekey of the SA was further on,
 //     nothing about its own exchange: it is abandoned silently. What the
-//     loser sees is the peer's rekey of the same IKE SA completing while
-//     its own record is open (peerRekeyed); the record is collision-lost
+//     loser sees is the peer's rekey completing while its own record is
+//     open (peerRekeyed: on the same IKE SA, or on another IKE SA with the
+//     same peer, as when a Child SA rekey was started on the redundant
+//     IKE SA of an IKE SA rekey collision); the record is collision-lost
 //     unless its own exchange still completes (the winner of a collision
 //     without additional key exchanges sees the peer's exchange complete
 //     first). It is closed when this side starts another exchange on the
-//     IKE SA, when the IKE SA is gone, or at the end of the run.
+//     IKE SA, when the IKE SA is gone, or at the end of the run; a failure
+//     of its exchange after the peer rekeyed the same SA (the peer, having
+//     resolved the collision, answers an IKE_FOLLOWUP_KE with
+//     STATE_NOT_FOUND) is a lost collision too. A record whose exchange
+//     never completes and that saw no rekey of the peer's complete keeps
+//     the old treatment (failed, run-ended, at the end).
 //
 // The winner's exchange is established.
 func (c *collector) rekeyEvent(g *gateway.Gateway, now time.Time, ev ike.Event) {
@@ -468,7 +515,7 @@ func (c *collector) rekeyEvent(g *gateway.Gateway, now time.Time, ev ike.Event) 
 			return
 		}
 		if !ev.Initiator { // the new IKE SA comes from the peer's exchange
-			c.peerRekeyed(g, spi, "ike", ev.Peer)
+			c.peerRekeyed(g, spi, "ike", ev.Peer, 0)
 			return
 		}
 		if rec := c.pendingOf(g, spi); rec != nil {
@@ -480,7 +527,7 @@ func (c *collector) rekeyEvent(g *gateway.Gateway, now time.Time, ev ike.Event) 
 			return
 		}
 		if !ev.Child.Initiator {
-			c.peerRekeyed(g, ev.SPIi, "child", ev.Peer)
+			c.peerRekeyed(g, ev.SPIi, "child", ev.Peer, ev.Child.RekeyOf)
 			return
 		}
 		if rec := c.pendingOf(g, ev.SPIi); rec != nil {
@@ -519,12 +566,24 @@ func (c *collector) rekeyEvent(g *gateway.Gateway, now time.Time, ev ike.Event) 
 		case ev.Reason.Cause == ike.CauseRekeyed:
 			// The IKE SA was replaced with this side's exchange still
 			// open: it goes on on the new SA or ends with the run.
-		case ev.Kind == ike.EventExchangeFailed && ev.Reason.Cause == ike.CauseRekeyCollision:
+		case ev.Kind == ike.EventExchangeFailed && (ev.Reason.Cause == ike.CauseRekeyCollision || rec.lostTo(ev.Child)):
 			c.closeRekey(rec, kind, OutcomeCollisionLost, ReasonRekeyCollision)
 		default:
 			c.closeRekey(rec, kind, OutcomeFailed, reasonOf(ev.Reason))
 		}
 	}
+}
+
+// lostTo reports whether a failure of this record's exchange, which
+// rekeyed the Child SA child (nil: the IKE SA), comes after the peer's
+// rekey of the same SA completed: the exchange lost a collision the peer
+// resolved, and its failure (such as STATE_NOT_FOUND for an IKE_FOLLOWUP_KE
+// the peer no longer expects) is the consequence.
+func (rec *rekeyRecord) lostTo(child *ike.ChildSA) bool {
+	if child == nil {
+		return rec.peerIKE
+	}
+	return child.InboundSPI != 0 && slices.Contains(rec.peerChildren, child.InboundSPI)
 }
 
 // established ends a rekey record whose exchange created its SA.
@@ -534,13 +593,36 @@ func (c *collector) established(rec *rekeyRecord, now time.Time, kind, peer stri
 	rec.r.LatencyNs = int64(now.Sub(rec.start))
 }
 
-// peerRekeyed notes that the peer's rekey of an SA of the IKE SA with
-// initiator SPI spi completed on g: a rekey g started on it and that has
-// not completed lost a collision, unless it still completes.
-func (c *collector) peerRekeyed(g *gateway.Gateway, spi uint64, kind, peer string) {
-	if rec := c.pendingOf(g, spi); rec != nil {
-		rec.peerKind = kind
+// peerRekeyed notes that the peer's rekey of an SA (kind "ike" or
+// "child"; for a Child SA, rekeyOf is this side's inbound SPI of the one
+// replaced) completed on g: a rekey g started with that peer and that has
+// not completed lost a collision, unless it still completes. The records
+// looked at are those of the IKE SA with initiator SPI spi and those of
+// other IKE SAs with the same peer, such as a redundant IKE SA of an IKE
+// SA rekey collision that a Child SA rekey had started on.
+func (c *collector) peerRekeyed(g *gateway.Gateway, spi uint64, kind, peer string, rekeyOf uint32) {
+	mark := func(rec *rekeyRecord) {
+		if rec.peerKind == "" {
+			rec.peerKind = kind
+		}
+		if kind == "ike" {
+			rec.peerIKE = true
+		} else if rekeyOf != 0 {
+			rec.peerChildren = append(rec.peerChildren, rekeyOf)
+		}
 		rec.r.Responder = peer
+	}
+	same := c.pendingOf(g, spi)
+	if same != nil {
+		mark(same)
+	}
+	if peer == "" {
+		return
+	}
+	for _, rec := range c.open[peerKey{g, peer}] {
+		if rec != same {
+			mark(rec)
+		}
 	}
 }
 

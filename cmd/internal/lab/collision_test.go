@@ -137,3 +137,40 @@ func TestRekeyCollisionDeterministic(t *testing.T) {
 	require.Contains(t, string(a), `"outcome": "collision-lost"`)
 	require.Equal(t, string(a), string(run()))
 }
+
+// TestRekeyCollisionsHubSpoke: a hub and 20 branches with the same
+// lifetimes without jitter, so every tunnel sees Child SA and IKE SA
+// rekey collisions, some of them at the same time as each other (a Child
+// SA rekey started on an IKE SA that turns out to be the redundant one of
+// an IKE SA rekey collision). Every collision-lost record has the winner's
+// established record of the same kind, the other way round, within a
+// second; no record is left open.
+func TestRekeyCollisionsHubSpoke(t *testing.T) {
+	for _, s := range []string{"aes256gcm16-prfsha384-x25519", hybrid768} {
+		ov := Overrides{"node[hub].peer_model": "strongswan-6", "group[branch].count": int64(20),
+			"model[strongswan-6].lifetimes.ike": "30s", "model[strongswan-6].lifetimes.child": "20s",
+			"model[strongswan-6].lifetimes.jitter": 0.0, "node[hub].proposals": []string{s}, "group[branch].proposals": []string{s}}
+		r, err := Run(Spec{Topology: "../../../topologies/hub-spoke-10.toml", Duration: 100 * time.Second, Overrides: ov})
+		require.NoError(t, err)
+		lost := map[string]int{}
+		for _, l := range r.Rekeys {
+			require.NotEqual(t, "unknown", l.Kind, "%+v", l)
+			require.NotEqual(t, ReasonRunEnded, l.Reason, "%+v", l)
+			if l.Outcome != OutcomeCollisionLost {
+				continue
+			}
+			lost[l.Kind]++
+			won := 0
+			for _, w := range r.Rekeys {
+				if w.Outcome == OutcomeEstablished && w.Kind == l.Kind && w.Initiator == l.Responder && w.Responder == l.Initiator &&
+					max(w.StartNs-l.StartNs, l.StartNs-w.StartNs) < int64(time.Second) {
+					won++
+				}
+			}
+			require.Equal(t, 1, won, "%s: the winner of %+v", s, l)
+		}
+		t.Logf("%s: %v collisions lost", s, lost)
+		require.Positive(t, lost["ike"], s)
+		require.Positive(t, lost["child"], s)
+	}
+}
