@@ -61,3 +61,40 @@ func ParamNames(f *File) []string {
 	sort.Strings(names)
 	return names
 }
+
+// rekeyCSVColumns are the fixed columns of a rekeys CSV file, one rekey
+// exchange per line; the run's sweep parameters follow.
+var rekeyCSVColumns = []string{
+	"run", "seed", "initiator", "responder", "kind", "start_ns", "latency_ns",
+	"outcome", "reason", "bytes", "datagrams",
+}
+
+// WriteRekeysCSV writes the rekey records of f, one per line, with a
+// header. Outcome is "established", "failed" or "collision-lost" (the
+// exchange lost a rekey collision: the other gateway's exchange, on the
+// line with initiator and responder swapped, rekeyed the SA); latency_ns
+// is set for established rekeys only.
+func WriteRekeysCSV(w io.Writer, f *File) error {
+	params := ParamNames(f)
+	cw := csv.NewWriter(w)
+	if err := cw.Write(append(append([]string{}, rekeyCSVColumns...), params...)); err != nil {
+		return err
+	}
+	for _, r := range f.Runs {
+		for _, k := range r.Rekeys {
+			rec := []string{
+				r.Name, strconv.FormatInt(r.Seed, 10), k.Initiator, k.Responder, k.Kind,
+				strconv.FormatInt(k.StartNs, 10), strconv.FormatInt(k.LatencyNs, 10),
+				k.Outcome, k.Reason, strconv.Itoa(k.Bytes), strconv.Itoa(k.Datagrams),
+			}
+			for _, p := range params {
+				rec = append(rec, r.Params[p])
+			}
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

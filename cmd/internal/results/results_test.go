@@ -104,3 +104,15 @@ func TestCountRekeys(t *testing.T) {
 	require.Equal(t, []float64{40, 20}, c.LatenciesMs)
 	require.Equal(t, []float64{2869}, c.IKEBytes)
 }
+
+func TestWriteRekeysCSV(t *testing.T) {
+	f := &File{Runs: []Run{{Name: "r", Seed: 2, Params: map[string]string{"suite": "x25519"}, Rekeys: []Rekey{
+		{Initiator: "a", Responder: "b", Kind: "ike", StartNs: 30e9, LatencyNs: 2e7, Outcome: OutcomeEstablished, Bytes: 362, Datagrams: 2},
+		{Initiator: "b", Responder: "a", Kind: "ike", StartNs: 30e9 + 5e6, Outcome: OutcomeCollisionLost, Reason: "rekey-collision", Bytes: 362, Datagrams: 2},
+	}}}}
+	var b strings.Builder
+	require.NoError(t, WriteRekeysCSV(&b, f))
+	require.Equal(t, "run,seed,initiator,responder,kind,start_ns,latency_ns,outcome,reason,bytes,datagrams,suite\n"+
+		"r,2,a,b,ike,30000000000,20000000,established,,362,2,x25519\n"+
+		"r,2,b,a,ike,30005000000,0,collision-lost,rekey-collision,362,2,x25519\n", b.String())
+}
