@@ -560,8 +560,9 @@ func (c *collector) rekeyEvent(g *gateway.Gateway, now time.Time, ev ike.Event) 
 		}
 		rec.r.Responder = ev.Peer
 		switch {
-		case rec.peerKind != "" && ev.Kind != ike.EventExchangeFailed:
-			// The IKE SA is gone after the peer's rekey won over ours.
+		case ev.Reason.Cause == ike.CauseRekeyed && rec.peerKind != "":
+			// The IKE SA was replaced after the peer's rekey won over
+			// ours.
 			c.closeRekey(rec, rec.peerKind, OutcomeCollisionLost, ReasonRekeyCollision)
 		case ev.Reason.Cause == ike.CauseRekeyed:
 			// The IKE SA was replaced with this side's exchange still
