@@ -121,7 +121,9 @@ type Rekey struct {
 	// Initiator started the exchange; Responder is the other gateway.
 	Initiator string `json:"initiator"`
 	Responder string `json:"responder"`
-	// Kind is "ike" (an IKE SA rekey) or "child" (a Child SA rekey).
+	// Kind is "ike" (an IKE SA rekey) or "child" (a Child SA rekey);
+	// "unknown" for an exchange the run ended in the middle of before the
+	// engine reported anything about it.
 	Kind string `json:"kind"`
 	// StartNs is when the first request was sent; LatencyNs runs from
 	// then until the initiator has the new SA (established only, 0
