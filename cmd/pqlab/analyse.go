@@ -59,7 +59,8 @@ func runMerge(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// writeResults writes f to path (results.json) and the CSV beside it.
+// writeResults writes f to path (results.json) and the CSV beside it, and
+// the rekey records to results-rekeys.csv when there are any.
 func writeResults(path string, f *results.File) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
@@ -75,12 +76,32 @@ func writeResults(path string, f *results.File) error {
 	if err := fh.Close(); err != nil {
 		return err
 	}
-	csvPath := path[:len(path)-len(filepath.Ext(path))] + ".csv"
-	ch, err := os.Create(csvPath)
+	base := path[:len(path)-len(filepath.Ext(path))]
+	if err := writeCSV(base+".csv", f, results.WriteCSV); err != nil {
+		return err
+	}
+	if hasRekeys(f) {
+		return writeCSV(base+"-rekeys.csv", f, results.WriteRekeysCSV)
+	}
+	return nil
+}
+
+func hasRekeys(f *results.File) bool {
+	for _, r := range f.Runs {
+		if len(r.Rekeys) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// writeCSV writes one CSV view of f to path.
+func writeCSV(path string, f *results.File, write func(io.Writer, *results.File) error) error {
+	ch, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := results.WriteCSV(ch, f); err != nil {
+	if err := write(ch, f); err != nil {
 		ch.Close()
 		return err
 	}
@@ -106,6 +127,7 @@ func readResultsArg(fs *flag.FlagSet) (string, *results.File, error) {
 type outputs struct {
 	results, plots, report string
 	figures                int
+	rekeys                 bool // results-rekeys.csv written
 }
 
 // writeOutputs writes under dir what run, sweep and bench leave behind:
@@ -116,6 +138,7 @@ func writeOutputs(dir, title string, f *results.File) (outputs, error) {
 	if err := writeResults(o.results, f); err != nil {
 		return o, err
 	}
+	o.rekeys = hasRekeys(f)
 	paths, err := drawPlots(f, o.plots)
 	if err != nil {
 		return o, err
@@ -126,7 +149,11 @@ func writeOutputs(dir, title string, f *results.File) (outputs, error) {
 
 // print says where the outputs are.
 func (o outputs) print(w io.Writer) {
-	fmt.Fprintf(w, "results: %s (and results.csv)\n", o.results)
+	csvs := "results.csv"
+	if o.rekeys {
+		csvs += ", results-rekeys.csv"
+	}
+	fmt.Fprintf(w, "results: %s (and %s)\n", o.results, csvs)
 	fmt.Fprintf(w, "plots:   %s (%d figures, PNG and SVG)\n", o.plots, o.figures)
 	fmt.Fprintf(w, "report:  %s\n", o.report)
 }

@@ -70,3 +70,25 @@ func TestMergePlotReport(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(html), "x25519")
 }
+
+// Rekey records get a CSV of their own beside results.csv, and only when
+// there are any.
+func TestRekeysCSV(t *testing.T) {
+	dir := t.TempDir()
+	f := &results.File{Runs: []results.Run{{Name: "r", Rekeys: []results.Rekey{
+		{Initiator: "a", Responder: "b", Kind: "ike", Outcome: results.OutcomeEstablished, LatencyNs: 5e6},
+		{Initiator: "b", Responder: "a", Kind: "ike", Outcome: results.OutcomeCollisionLost, Reason: "rekey-collision"},
+	}}}}
+	require.NoError(t, writeResults(filepath.Join(dir, "results.json"), f))
+	b, err := os.ReadFile(filepath.Join(dir, "results-rekeys.csv"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.Len(t, lines, 3)
+	require.Contains(t, lines[2], "collision-lost")
+
+	f.Runs[0].Rekeys = nil
+	other := filepath.Join(dir, "none", "results.json")
+	require.NoError(t, writeResults(other, f))
+	_, err = os.Stat(filepath.Join(dir, "none", "results-rekeys.csv"))
+	require.True(t, os.IsNotExist(err))
+}

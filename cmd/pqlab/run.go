@@ -298,7 +298,7 @@ func (p *progress) finish() {
 // have one) get a line of their own.
 func printSummary(w io.Writer, f *results.File) {
 	suites := &results.File{Schema: f.Schema}
-	var interop, interopOK, pairs, rekeys, rekeyFailed int
+	var interop, interopOK, pairs, rekeys, rekeyFailed, rekeyLost int
 	var iop []results.Run
 	for _, r := range f.Runs {
 		if r.Params["initiator_model"] != "" && r.Params["responder_model"] != "" {
@@ -316,18 +316,16 @@ func printSummary(w io.Writer, f *results.File) {
 			continue
 		}
 		suites.Runs = append(suites.Runs, r)
-		for _, k := range r.Rekeys {
-			rekeys++
-			if k.Outcome != results.OutcomeEstablished {
-				rekeyFailed++
-			}
-		}
+		c := results.CountRekeys(r.Rekeys)
+		rekeys += len(r.Rekeys)
+		rekeyFailed += c.Failed
+		rekeyLost += c.CollisionsLost
 	}
 	if len(suites.Runs) > 0 {
 		printSuites(w, suites)
 	}
 	if rekeys > 0 {
-		fmt.Fprintf(w, "rekeys: %d, %d failed (see report.html)\n", rekeys, rekeyFailed)
+		fmt.Fprintf(w, "rekeys: %d, %d failed, %d lost a collision to the peer's rekey (see report.html)\n", rekeys, rekeyFailed, rekeyLost)
 	}
 	if pairs > 0 {
 		printInterop(w, iop)
