@@ -2,6 +2,8 @@ package ike
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
 	"testing"
 )
 
@@ -152,12 +154,10 @@ func TestChildRekeyCollision(t *testing.T) {
 				t.Fatalf("surviving Child SA created by the wrong exchange: A initiator %v, want %v", x.Initiator, c.aWins)
 			}
 			rekeysA, rekeysB := 0, 0
+			loserIsA := !c.aWins
 			for _, ev := range p.evA[nA:] {
 				if ev.Kind == EventChildSARekeyed {
 					rekeysA++
-				}
-				if ev.Kind == EventFailed || ev.Kind == EventExchangeFailed {
-					t.Fatalf("failure %v", ev)
 				}
 			}
 			for _, ev := range p.evB[nB:] {
@@ -165,7 +165,7 @@ func TestChildRekeyCollision(t *testing.T) {
 					rekeysB++
 				}
 			}
-			loserIsA := !c.aWins
+			checkCollisionFailures(t, p, nA, nB, c.multiKE, loserIsA)
 			if c.multiKE {
 				// Only the winner's SA was created; nothing redundant.
 				if rekeysA != 1 || rekeysB != 1 || p.deletions(true, CauseRekeyCollision)+p.deletions(false, CauseRekeyCollision) != 0 {
@@ -244,10 +244,11 @@ func TestIKERekeyCollision(t *testing.T) {
 				t.Fatalf("%d rekey events, %d collision deletions\n%v\n%v", rekeys, collisions, p.evA[nA:], p.evB[nB:])
 			}
 			for _, ev := range append(p.evA[nA:], p.evB[nB:]...) {
-				if ev.Kind == EventFailed || ev.Kind == EventExchangeFailed || ev.Kind == EventChildSADeleted {
+				if ev.Kind == EventChildSADeleted {
 					t.Fatalf("unexpected %v", ev)
 				}
 			}
+			checkCollisionFailures(t, p, nA, nB, c.multiKE, !c.aWins)
 			// The survivor works.
 			for id := range la {
 				p.a.RekeyIKESA(p.now, id)
@@ -257,5 +258,154 @@ func TestIKERekeyCollision(t *testing.T) {
 				t.Fatal("rekey of the survivor failed")
 			}
 		})
+	}
+}
+
+// checkCollisionFailures checks the failure events after a rekey
+// collision: none, except, when the loser abandoned its exchange before
+// IKE_FOLLOWUP_KE (lostEarly), one EventExchangeFailed with
+// CauseRekeyCollision at the loser.
+func checkCollisionFailures(t *testing.T, p *wbPair, nA, nB int, lostEarly, loserIsA bool) {
+	t.Helper()
+	for _, a := range []bool{true, false} {
+		evs := p.evB[nB:]
+		if a {
+			evs = p.evA[nA:]
+		}
+		lost := 0
+		for _, ev := range evs {
+			switch {
+			case ev.Kind == EventExchangeFailed && ev.Reason.Cause == CauseRekeyCollision:
+				lost++
+			case ev.Kind == EventFailed || ev.Kind == EventExchangeFailed:
+				t.Fatalf("failure %v", ev)
+			}
+		}
+		want := 0
+		if lostEarly && a == loserIsA {
+			want = 1
+		}
+		if lost != want {
+			t.Fatalf("A=%v: %d lost-collision events, want %d\n%v\n%v", a, lost, want, p.evA[nA:], p.evB[nB:])
+		}
+	}
+}
+
+// childKeys maps one end's live Child SAs to their inbound keys.
+func (p *wbPair) childKeys(a bool) map[uint32]string {
+	m := map[uint32]string{}
+	for spi, c := range p.liveChildren(a) {
+		m[spi] = fmt.Sprintf("%x/%x/%08x", c.Inbound.Encr, c.Outbound.Encr, c.OutboundSPI)
+	}
+	return m
+}
+
+// TestIKERekeyCollisionDeleteFirst: a classical IKE SA rekey collision
+// that A wins (B's exchange holds the lowest nonce), where B's Delete of
+// its redundant IKE SA reaches A before the response to A's own
+// CREATE_CHILD_SA (RFC 7296 Section 2.8.2; a busy gateway may complete
+// its jobs out of order). A moved the Child SAs to B's new SA when it
+// answered B's request; they must not die with it but end on the
+// surviving SA, A's, at both ends, with their keys unchanged.
+func TestIKERekeyCollisionDeleteFirst(t *testing.T) {
+	ini, resp := wbPeers()
+	const prop = "aes256gcm16-prfsha384-x25519"
+	ini.IKEProposals, resp.IKEProposals = []string{prop}, []string{prop}
+	p := newWBPairWith(t, ini, resp)
+	idA := p.kinds(true, EventIKESAEstablished)[0].SA
+	idB := p.kinds(false, EventIKESAEstablished)[0].SA
+	p.a.CreateChildSA(p.now, idA, "pfs")
+	p.settle()
+	keysA, keysB := p.childKeys(true), p.childKeys(false)
+	if len(keysA) != 2 || len(keysB) != 2 {
+		t.Fatalf("Child SAs %d / %d", len(keysA), len(keysB))
+	}
+	nA, nB := len(p.evA), len(p.evB)
+	p.collisionNonces(0x40, 0x10, 0x60, 0x80) // B's exchange holds 0x10: A wins
+	p.a.RekeyIKESA(p.now, idA)
+	p.b.RekeyIKESA(p.now, idB)
+	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	if len(reqA) != 1 || len(reqB) != 1 {
+		t.Fatalf("requests %d / %d", len(reqA), len(reqB))
+	}
+	respToB := p.deliverTo(p.a, reqB[0]) // A answers B's rekey
+	respToA := p.deliverTo(p.b, reqA[0]) // B answers A's rekey
+	if len(respToB) != 1 || len(respToA) != 1 {
+		t.Fatalf("responses %d / %d", len(respToB), len(respToA))
+	}
+	del := p.deliverTo(p.b, respToB[0]) // B lost: deletes its new SA
+	if len(del) != 1 {
+		t.Fatalf("B sent %d datagrams after losing, want its Delete", len(del))
+	}
+	if len(p.liveChildren(true)) != 2 {
+		t.Fatal("setup: A lost Child SAs before the Delete")
+	}
+	delResp := p.deliverTo(p.a, del[0]) // the Delete overtakes ...
+	if len(p.liveChildren(true)) != 2 {
+		t.Fatalf("A deleted the Child SAs with B's redundant IKE SA\n%v", p.evA[nA:])
+	}
+	out := p.deliverTo(p.a, respToA[0]) // ... A's response
+	for _, d := range delResp {
+		p.deliverTo(p.b, d)
+	}
+	for _, d := range out {
+		for _, r := range p.deliverTo(p.b, d) {
+			p.deliverTo(p.a, r)
+		}
+	}
+	p.settle()
+	la, lb := p.liveIKE(true), p.liveIKE(false)
+	if len(la) != 1 || len(lb) != 1 || len(p.a.sas) != 1 || len(p.b.sas) != 1 {
+		t.Fatalf("live IKE SAs %d / %d\n%v\n%v", len(la), len(lb), p.evA[nA:], p.evB[nB:])
+	}
+	for id, ev := range la {
+		if id == idA || !ev.Initiator {
+			t.Fatalf("A kept SA %d (initiator %v), want the one its own exchange created", id, ev.Initiator)
+		}
+		if info, _ := p.a.SA(id); len(info.Children) != 2 {
+			t.Fatalf("A's surviving IKE SA has %d Child SAs\n%v", len(info.Children), p.evA[nA:])
+		}
+	}
+	for id := range lb {
+		if info, _ := p.b.SA(id); len(info.Children) != 2 {
+			t.Fatalf("B's surviving IKE SA has %d Child SAs\n%v", len(info.Children), p.evB[nB:])
+		}
+	}
+	if !maps.Equal(keysA, p.childKeys(true)) || !maps.Equal(keysB, p.childKeys(false)) {
+		t.Fatalf("traffic keys changed:\n%v\n%v", keysA, p.childKeys(true))
+	}
+	for _, ev := range append(p.evA[nA:], p.evB[nB:]...) {
+		if ev.Kind == EventChildSADeleted || ev.Kind == EventFailed || ev.Kind == EventExchangeFailed {
+			t.Fatalf("unexpected %v", ev)
+		}
+	}
+	if p.deletions(false, CauseRekeyCollision) != 1 {
+		t.Fatalf("B did not delete its redundant SA\n%v", p.evB[nB:])
+	}
+	// The Child SAs work on the survivor: rekey one from each end.
+	for spi := range keysA {
+		if err := p.a.RekeyChildSA(p.now, spi); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	p.settle()
+	for spi, c := range p.liveChildren(false) {
+		if c.Name == "pfs" {
+			if err := p.b.RekeyChildSA(p.now, spi); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	p.settle()
+	p.checkOneChild(t, "net")
+	p.checkOneChild(t, "pfs")
+	if n := len(p.kinds(true, EventChildSARekeyed)); n < 2 {
+		t.Fatalf("%d Child SA rekeys on the survivor", n)
+	}
+	for _, ev := range append(p.evA[nA:], p.evB[nB:]...) {
+		if ev.Kind == EventExchangeFailed || ev.Kind == EventFailed {
+			t.Fatalf("unexpected %v", ev)
+		}
 	}
 }

@@ -199,7 +199,7 @@ func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
 		// The response to a Delete of the IKE SA is empty (Section 1.4.1).
 		e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, nil)
 		why := CausePeerDeleted
-		if sa.rekeyed {
+		if e.rivalDeleted(now, sa) || sa.rekeyed {
 			why = CauseRekeyed
 		}
 		e.removeSA(now, sa, Reason{Cause: why}, true)

@@ -291,6 +291,21 @@ func (e *Engine) exchangeFailed(now time.Time, sa *ikeSA, x *childExchange, why 
 	if x.old != nil && x.old.state == childRekeying {
 		x.old.state = childInstalled
 	}
+	e.emitExchangeFailed(now, sa, x, why)
+}
+
+// collisionLost drops our exchange x, which lost a rekey collision before
+// it created an SA (RFC 7296 Section 2.8.2, RFC 9370 Section 2.2.4), and
+// reports it as EventExchangeFailed with CauseRekeyCollision. The SA it
+// rekeyed is left as the peer's winning exchange has it.
+func (e *Engine) collisionLost(now time.Time, sa *ikeSA, x *childExchange) {
+	removeExchange(&sa.ixchgs, x)
+	e.release(x)
+	e.emitExchangeFailed(now, sa, x, Reason{Cause: CauseRekeyCollision})
+}
+
+// emitExchangeFailed emits EventExchangeFailed for our exchange x.
+func (e *Engine) emitExchangeFailed(now time.Time, sa *ikeSA, x *childExchange, why Reason) {
 	ev := sa.event(EventExchangeFailed, now)
 	if x.ce != nil {
 		ev.Child = &ChildSA{Name: x.ce.cfg.Name, Protocol: wire.ProtocolESP}
@@ -391,8 +406,7 @@ func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbou
 		// a collision, refused ours (TEMPORARY_FAILURE, CHILD_SA_NOT_FOUND):
 		// its SA replaces the old one, ours is dropped (RFC 7296 Section
 		// 2.8.2, last paragraph).
-		removeExchange(&sa.ixchgs, x)
-		e.release(x)
+		e.collisionLost(now, sa, x)
 		return
 	}
 	if r.kind == reqCreateChild {
@@ -424,7 +438,7 @@ func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbou
 			e.deleteOnBadKE(now, sa, err)
 			return
 		}
-		if x.collision != nil && e.resolveCollision(sa, x) {
+		if x.collision != nil && e.resolveCollision(now, sa, x) {
 			return
 		}
 	} else {
@@ -482,14 +496,14 @@ func (x *childExchange) lowerNonce() []byte {
 // needs IKE_FOLLOWUP_KE rounds is abandoned (RFC 9370 Section 2.2.4); a
 // complete one creates its SA, which finishExchange then deletes. Winning,
 // we stop waiting for the peer's IKE_FOLLOWUP_KE, which it will not send.
-// It reports whether x is finished (abandoned).
-func (e *Engine) resolveCollision(sa *ikeSA, x *childExchange) bool {
+// It reports whether x is finished (abandoned, reported as
+// EventExchangeFailed with CauseRekeyCollision).
+func (e *Engine) resolveCollision(now time.Time, sa *ikeSA, x *childExchange) bool {
 	other := x.collision
 	x.collision = nil
 	if bytes.Compare(x.lowerNonce(), other.lowerNonce()) < 0 {
 		if x.round < len(x.kes) {
-			removeExchange(&sa.ixchgs, x)
-			e.release(x)
+			e.collisionLost(now, sa, x)
 			return true
 		}
 		x.redundant = true
@@ -674,6 +688,10 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 	e.sas[x.newSPI] = sa
 	x.newSPI = 0
 	x.newIKE = sa
+	if ix := old.ourExchange(func(y *childExchange) bool { return y.collision == x }); ix != nil && !x.initiator {
+		// The peer's rekey collides with ours, undecided yet.
+		sa.rival, sa.rivalOld = ix, old
+	}
 	e.byID[sa.id] = sa
 	e.indexIdentity(sa)
 	// The Child SAs and pending local actions move to the new SA: from the
@@ -1026,4 +1044,46 @@ func (e *Engine) afterPeerDelete(now time.Time, sa *ikeSA, gone []*childSA) {
 			}
 		}
 	}
+}
+
+// rivalDeleted is called when the peer deletes sa, an IKE SA created by
+// its rekey exchange that collided with our own rekey of the same IKE SA,
+// before the response to ours decided the collision: the peer lost and
+// deletes its redundant SA, whose Delete overtook our response. The Child
+// SAs, which moved here when we answered the peer's exchange, belong to
+// the winner (RFC 7296 Section 2.8.2): they go back to the old IKE SA, and
+// with it to the new one our exchange creates. It reports whether they
+// did.
+func (e *Engine) rivalDeleted(now time.Time, sa *ikeSA) bool {
+	ix, old := sa.rival, sa.rivalOld
+	if ix == nil || ix.collision == nil || ix.collision.newIKE != sa || old.state != stEstablished || !old.isOurs(ix) {
+		return false
+	}
+	sa.rival, sa.rivalOld = nil, nil
+	sa.rekeyed = true
+	for _, c := range sa.children {
+		c.ike = old
+		switch c.state {
+		case childDeleting:
+			// Our Delete went on the redundant SA and is lost with it; the
+			// data plane was told then.
+			e.removeChild(now, c, Reason{Cause: c.why}, false)
+			continue
+		case childRekeying:
+			// A rekey of ours on the redundant SA ends with it: started
+			// again on the surviving SA. One of the peer's is the peer's
+			// to retry.
+			ours := sa.ourExchange(func(x *childExchange) bool { return x.old == c }) != nil
+			c.state = childInstalled
+			if ours {
+				e.whenGate(now, old, gateCreate, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
+			}
+		}
+		old.children = append(old.children, c)
+	}
+	sa.children = nil
+	old.queue = append(old.queue, sa.queue...)
+	sa.queue = nil
+	e.schedule(old)
+	return true
 }

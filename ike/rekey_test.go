@@ -66,8 +66,17 @@ func tail(evs []ike.Event) []ike.Event {
 	return evs
 }
 
+// failures returns p's failure events, except rekey exchanges dropped
+// because they lost a rekey collision (the peer's rekey of the same SA
+// won, RFC 7296 Section 2.8): those are reported but are no failure.
 func failures(p *endpoint) []ike.Event {
-	return append(p.find(ike.EventFailed), p.find(ike.EventExchangeFailed)...)
+	var out []ike.Event
+	for _, ev := range append(p.find(ike.EventFailed), p.find(ike.EventExchangeFailed)...) {
+		if ev.Kind != ike.EventExchangeFailed || ev.Reason.Cause != ike.CauseRekeyCollision {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // pfsPeers returns connections with a second child that uses PFS with an

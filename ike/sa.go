@@ -85,6 +85,13 @@ type ikeSA struct {
 	// collision: the redundant SA of a rekey collision we lost, deleted
 	// by us (RFC 7296 Section 2.8.2).
 	collision bool
+	// rival is set on an IKE SA that the peer's IKE SA rekey created while
+	// our own rekey of the same SA (rivalOld) was open: our exchange, which
+	// decides the collision when its response arrives. Until then the
+	// Child SAs live here; if the peer deletes this SA first (it lost),
+	// they go back to rivalOld and on to the winner (Section 2.8.2).
+	rival    *childExchange
+	rivalOld *ikeSA
 
 	lastRecv  time.Time // last authenticated message from the peer
 	halfOpen  time.Time // responder: deadline to reach stEstablished
