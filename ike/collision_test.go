@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+
+	"github.com/pqlab/pqlab/ike/wire"
 )
 
 // fixedNonces hands out chosen nonces first, then the wrapped entropy's.
@@ -345,14 +347,8 @@ func TestIKERekeyCollisionDeleteFirst(t *testing.T) {
 		t.Fatalf("A deleted the Child SAs with B's redundant IKE SA\n%v", p.evA[nA:])
 	}
 	out := p.deliverTo(p.a, respToA[0]) // ... A's response
-	for _, d := range delResp {
-		p.deliverTo(p.b, d)
-	}
-	for _, d := range out {
-		for _, r := range p.deliverTo(p.b, d) {
-			p.deliverTo(p.a, r)
-		}
-	}
+	p.pump(p.b, delResp)
+	p.pump(p.b, out)
 	p.settle()
 	la, lb := p.liveIKE(true), p.liveIKE(false)
 	if len(la) != 1 || len(lb) != 1 || len(p.a.sas) != 1 || len(p.b.sas) != 1 {
@@ -406,6 +402,211 @@ func TestIKERekeyCollisionDeleteFirst(t *testing.T) {
 	for _, ev := range append(p.evA[nA:], p.evB[nB:]...) {
 		if ev.Kind == EventExchangeFailed || ev.Kind == EventFailed {
 			t.Fatalf("unexpected %v", ev)
+		}
+	}
+}
+
+// TestChildRekeyCollisionLateRefusal: both ends rekey the Child SA "net",
+// but B's exchange completes at B before A's request arrives there, so B
+// sees no collision and refuses A's request with TEMPORARY_FAILURE. A,
+// which answered B's rekey meanwhile, drops its exchange (RFC 7296
+// Section 2.8.2, last paragraph) and reports it as a lost collision.
+func TestChildRekeyCollisionLateRefusal(t *testing.T) {
+	p, _ := newWBPair(t)
+	var spiA, spiB uint32
+	for s, ch := range p.liveChildren(true) {
+		if ch.Name == "net" {
+			spiA, spiB = s, ch.OutboundSPI
+		}
+	}
+	nA, nB := len(p.evA), len(p.evB)
+	p.a.RekeyChildSA(p.now, spiA)
+	p.b.RekeyChildSA(p.now, spiB)
+	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	if len(reqA) != 1 || len(reqB) != 1 {
+		t.Fatalf("requests %d / %d", len(reqA), len(reqB))
+	}
+	respToB := p.deliverTo(p.a, reqB[0])
+	afterB := p.deliverTo(p.b, respToB[0]) // B's rekey completes: it deletes the old Child SA
+	refusal := p.deliverTo(p.b, reqA[0])
+	if len(refusal) != 1 {
+		t.Fatalf("B answered A's rekey with %d datagrams", len(refusal))
+	}
+	if evs := p.kinds(true, EventExchangeFailed); len(evs) != 0 {
+		t.Fatalf("setup: %v", evs)
+	}
+	p.deliverTo(p.a, refusal[0])
+	lost := p.kinds(true, EventExchangeFailed)
+	if len(lost) != 1 || lost[0].Reason.Cause != CauseRekeyCollision || lost[0].Child == nil || lost[0].Child.Name != "net" {
+		t.Fatalf("A's lost exchange reported as %v", lost)
+	}
+	p.pump(p.a, afterB)
+	p.settle()
+	x, _ := p.checkOneChild(t, "net")
+	if x.InboundSPI == spiA || x.Initiator {
+		t.Fatalf("surviving Child SA %+v, want B's", x)
+	}
+	if f := p.kinds(false, EventExchangeFailed); len(f) != 0 || len(p.kinds(true, EventExchangeFailed)) != 1 {
+		t.Fatalf("failures\n%v\n%v", p.evA[nA:], p.evB[nB:])
+	}
+}
+
+// exchangeOf returns the exchange type of a datagram (port 500).
+func exchangeOf(t *testing.T, d Datagram) wire.ExchangeType {
+	t.Helper()
+	h, err := wire.ParseHeader(d.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.Exchange
+}
+
+// TestOwnRekeyWaitsForPeerRekey: while the peer's rekey is waiting for
+// its IKE_FOLLOWUP_KE rounds (RFC 9370 Section 2.2.4), this end starts no
+// rekey the peer would have to refuse or that would collide with it: no
+// IKE SA rekey and no Child SA rekey while the peer rekeys the IKE SA, no
+// IKE SA rekey while it rekeys a Child SA (RFC 7296 Section 2.25.2). They
+// start once the peer's exchange is over.
+func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
+	t.Run("peer-rekeys-IKE", func(t *testing.T) {
+		p, idA := newWBPair(t)
+		idB := p.kinds(false, EventIKESAEstablished)[0].SA
+		var spiA uint32
+		for s, ch := range p.liveChildren(true) {
+			if ch.Name == "net" {
+				spiA = s
+			}
+		}
+		p.b.RekeyIKESA(p.now, idB)
+		req := pollAll(p.b)
+		resp := p.deliverTo(p.a, req[0]) // A answers; B's IKE_FOLLOWUP_KE is due
+		if len(resp) != 1 || len(onlySA(t, p.a).xchgs) != 1 {
+			t.Fatalf("setup: %d responses, peer exchanges %d", len(resp), len(onlySA(t, p.a).xchgs))
+		}
+		if err := p.a.RekeyChildSA(p.now, spiA); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.a.RekeyIKESA(p.now, idA); err != nil {
+			t.Fatal(err)
+		}
+		if out := pollAll(p.a); len(out) != 0 {
+			t.Fatalf("A sent %d requests while B's IKE SA rekey was open", len(out))
+		}
+		out := p.deliverAll(t, p.a, p.deliverTo(p.b, resp[0]), wire.ExchangeIKEFollowupKE)
+		// The response, then the Child SA rekey on the new IKE SA; the IKE
+		// SA rekey is moot (the SA was just rekeyed).
+		var creates int
+		for _, d := range out {
+			if exchangeOf(t, d) == wire.ExchangeCreateChildSA && !isResponse(t, d) {
+				creates++
+			}
+		}
+		if creates != 1 {
+			t.Fatalf("A sent %d CREATE_CHILD_SA requests after B's rekey, want the Child SA rekey", creates)
+		}
+		p.pump(p.b, out)
+		p.settle()
+		if len(p.liveIKE(true)) != 1 || len(p.liveIKE(false)) != 1 {
+			t.Fatalf("live IKE SAs\n%v\n%v", p.evA, p.evB)
+		}
+		x, _ := p.checkOneChild(t, "net")
+		if x.InboundSPI == spiA || len(p.kinds(true, EventChildSARekeyed)) != 1 || len(p.kinds(true, EventIKESARekeyed)) != 1 {
+			t.Fatalf("rekeys\n%v", p.evA)
+		}
+		if f := append(p.kinds(true, EventExchangeFailed), p.kinds(false, EventExchangeFailed)...); len(f) > 0 {
+			t.Fatalf("failed exchanges %v", f)
+		}
+	})
+	t.Run("peer-rekeys-child", func(t *testing.T) {
+		p, idA := newWBPair(t)
+		p.a.CreateChildSA(p.now, idA, "pfs")
+		p.settle()
+		var spiB uint32
+		for s, ch := range p.liveChildren(false) {
+			if ch.Name == "pfs" {
+				spiB = s
+			}
+		}
+		p.b.RekeyChildSA(p.now, spiB)
+		req := pollAll(p.b)
+		resp := p.deliverTo(p.a, req[0])
+		if len(resp) != 1 || len(onlySA(t, p.a).xchgs) != 1 {
+			t.Fatalf("setup: %d responses, peer exchanges %d", len(resp), len(onlySA(t, p.a).xchgs))
+		}
+		if err := p.a.RekeyIKESA(p.now, idA); err != nil {
+			t.Fatal(err)
+		}
+		if out := pollAll(p.a); len(out) != 0 {
+			t.Fatalf("A sent %d requests while B's Child SA rekey was open", len(out))
+		}
+		out := p.deliverAll(t, p.a, p.deliverTo(p.b, resp[0]), wire.ExchangeIKEFollowupKE)
+		creates := 0
+		for _, d := range out {
+			if exchangeOf(t, d) == wire.ExchangeCreateChildSA && !isResponse(t, d) {
+				creates++
+			}
+		}
+		if creates != 1 {
+			t.Fatalf("A sent %d CREATE_CHILD_SA requests after B's rekey, want its IKE SA rekey", creates)
+		}
+		p.pump(p.b, out)
+		p.settle()
+		la := p.liveIKE(true)
+		if len(la) != 1 || len(p.liveIKE(false)) != 1 || len(p.kinds(true, EventIKESARekeyed)) != 1 {
+			t.Fatalf("IKE SAs\n%v\n%v", p.evA, p.evB)
+		}
+		for id := range la {
+			if id == idA {
+				t.Fatal("the IKE SA was not rekeyed")
+			}
+		}
+		p.checkOneChild(t, "net")
+		p.checkOneChild(t, "pfs")
+		if f := append(p.kinds(true, EventExchangeFailed), p.kinds(false, EventExchangeFailed)...); len(f) > 0 {
+			t.Fatalf("failed exchanges %v", f)
+		}
+	})
+}
+
+func isResponse(t *testing.T, d Datagram) bool {
+	t.Helper()
+	h, err := wire.ParseHeader(d.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.IsResponse()
+}
+
+// deliverAll hands dst the datagrams (fragments) of one message of
+// exchange type exch and returns what dst sends in reply.
+func (p *wbPair) deliverAll(t *testing.T, dst *Engine, ds []Datagram, exch wire.ExchangeType) []Datagram {
+	t.Helper()
+	if len(ds) == 0 {
+		t.Fatalf("no %v sent", exch)
+	}
+	var out []Datagram
+	for _, d := range ds {
+		if got := exchangeOf(t, d); got != exch {
+			t.Fatalf("%v sent, want %v", got, exch)
+		}
+		out = append(out, p.deliverTo(dst, d)...)
+	}
+	return out
+}
+
+// pump delivers ds to dst and everything sent in reply, back and forth,
+// until both ends are quiet.
+func (p *wbPair) pump(dst *Engine, ds []Datagram) {
+	for len(ds) > 0 {
+		var next []Datagram
+		for _, d := range ds {
+			next = append(next, p.deliverTo(dst, d)...)
+		}
+		ds = next
+		if dst == p.a {
+			dst = p.b
+		} else {
+			dst = p.a
 		}
 	}
 }

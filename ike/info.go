@@ -51,6 +51,12 @@ const (
 	// gateFollowup: the next IKE_FOLLOWUP_KE of our exchange: room in the
 	// peer's window (queued ahead of everything else).
 	gateFollowup
+	// gateRekeyIKE: our IKE SA rekey: no request of ours outstanding and
+	// no multi-round exchange of the peer open (the peer refuses an IKE SA
+	// rekey next to its own exchanges, and one that collides with its IKE
+	// SA rekey in its IKE_FOLLOWUP_KE rounds, RFC 7296 Section 2.25.2,
+	// RFC 9370 Section 2.2.4).
+	gateRekeyIKE
 )
 
 // queued is a local action waiting for its gate.
@@ -67,8 +73,12 @@ func (e *Engine) canRun(sa *ikeSA, g gate) bool {
 	busy := sa.outstanding() > 0
 	switch g {
 	case gateCreate:
+		// Not while the peer's IKE SA rekey is open either: the peer's
+		// IKE_FOLLOWUP_KE rounds would end the IKE SA under it.
 		rekeyingIKE := sa.ourExchange(func(x *childExchange) bool { return x.kind == xRekeyIKE }) != nil
-		return sa.windowRoom() && (!rekeyingIKE || !busy)
+		return sa.windowRoom() && (!rekeyingIKE || !busy) && !sa.peerRekeysIKE()
+	case gateRekeyIKE:
+		return !busy && len(sa.xchgs) == 0
 	case gateInfo:
 		return sa.windowRoom() && (len(sa.ixchgs) == 0 || !busy)
 	case gateFollowup:
@@ -251,7 +261,7 @@ func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
 	if !sa.rekeyAt.IsZero() && !sa.rekeyAt.After(now) {
 		sa.rekeyAt = time.Time{}
 		if sa.state == stEstablished {
-			e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.startIKERekey(now, sa) })
+			e.whenGate(now, sa, gateRekeyIKE, func(now time.Time, _ *ikeSA) { e.startIKERekey(now, sa) })
 		}
 	}
 	if !sa.dpdAt.IsZero() && !sa.dpdAt.After(now) {

@@ -399,6 +399,16 @@ func (e *Engine) handleRequest(now time.Time, sa *ikeSA, local, remote netip.Add
 	sa.lastRecv = now
 	// A whole copy may complete a message whose fragments were buffered.
 	sa.reasm.drop(mid, false)
+	if open := len(sa.xchgs); open > 0 {
+		// Local actions waiting for the peer's exchanges (gateRekeyIKE,
+		// gateCreate) may run once one of them ended (after the
+		// address below is settled).
+		defer func() {
+			if sa.state != stDead && len(sa.xchgs) < open {
+				e.runQueue(now, sa)
+			}
+		}()
+	}
 	// The responder answers to where the request came from (RFC 7296
 	// Section 2.11), and follows the peer's address when it is behind a NAT
 	// (Section 2.23): the address of its newest request, so a request that

@@ -150,7 +150,7 @@ func (e *Engine) RekeyIKESA(now time.Time, id SAID) error {
 	if sa == nil {
 		return errNoSA
 	}
-	e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.startIKERekey(now, sa) })
+	e.whenGate(now, sa, gateRekeyIKE, func(now time.Time, _ *ikeSA) { e.startIKERekey(now, sa) })
 	return nil
 }
 
@@ -755,11 +755,7 @@ func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
 		return
 	}
 	ikeRekey := len(cp.sa.Proposals) > 0 && cp.sa.Proposals[0].Protocol == wire.ProtocolIKE
-	peerRekeysIKE := false
-	for _, px := range sa.xchgs {
-		peerRekeysIKE = peerRekeysIKE || px.kind == xRekeyIKE
-	}
-	if len(sa.xchgs) >= e.cfg.Window || peerRekeysIKE || ikeRekey && len(sa.xchgs) > 0 {
+	if len(sa.xchgs) >= e.cfg.Window || sa.peerRekeysIKE() || ikeRekey && len(sa.xchgs) > 0 {
 		// As many multi-round exchanges of the peer are open as this end
 		// offers requests in its window (no state for another), or the
 		// peer's IKE SA rekey is open, or an IKE SA rekey comes while

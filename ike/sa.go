@@ -368,6 +368,17 @@ func (sa *ikeSA) isOurs(x *childExchange) bool {
 	return sa.ourExchange(func(y *childExchange) bool { return y == x }) != nil
 }
 
+// peerRekeysIKE reports whether the peer's rekey of this IKE SA is open
+// (waiting for its IKE_FOLLOWUP_KE rounds).
+func (sa *ikeSA) peerRekeysIKE() bool {
+	for _, x := range sa.xchgs {
+		if x.kind == xRekeyIKE {
+			return true
+		}
+	}
+	return false
+}
+
 // peerExchange returns the peer's multi-round exchange with the
 // ADDITIONAL_KEY_EXCHANGE data link (RFC 9370 Section 2.2.4), or nil.
 func (sa *ikeSA) peerExchange(link []byte) *childExchange {
