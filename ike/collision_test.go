@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/pqlab/pqlab/ike/wire"
 )
@@ -608,5 +609,146 @@ func (p *wbPair) pump(dst *Engine, ds []Datagram) {
 		} else {
 			dst = p.a
 		}
+	}
+}
+
+// runUntil runs both engines' timers and shuttles their datagrams until
+// the virtual clock reaches end.
+func (p *wbPair) runUntil(end time.Time) {
+	for {
+		p.settle()
+		next := end
+		for _, e := range []*Engine{p.a, p.b} {
+			if t, ok := e.NextTimeout(); ok && t.Before(next) {
+				next = t
+			}
+		}
+		if next.Before(p.now) {
+			next = p.now
+		}
+		if !next.Before(end) {
+			p.now = end
+			p.a.HandleTimeout(p.now)
+			p.b.HandleTimeout(p.now)
+			p.settle()
+			return
+		}
+		p.now = next
+		p.a.HandleTimeout(p.now)
+		p.b.HandleTimeout(p.now)
+	}
+}
+
+// TestRekeyRefusalRetryBeforeHardLifetime: an IKE SA rekey (A) and a
+// Child SA rekey (B) start at the same moment; each end refuses the
+// other's request with TEMPORARY_FAILURE (RFC 7296 Section 2.25.2). B's
+// Child SA reaches its hard lifetime 2 s after its soft one, sooner than
+// the usual retry delay (2 to 10 s): the retry comes within the time left,
+// and the Child SA is rekeyed before it expires.
+func TestRekeyRefusalRetryBeforeHardLifetime(t *testing.T) {
+	ini, resp := wbPeers()
+	ini.Children = ini.Children[:1]
+	resp.Children = resp.Children[:1]
+	ini.Children[0].Lifetime = Lifetime{Rekey: Duration(time.Hour), NoJitter: true}
+	resp.Children[0].Lifetime = Lifetime{Rekey: Duration(20 * time.Second), Life: Duration(22 * time.Second), NoJitter: true}
+	p := newWBPairWith(t, ini, resp)
+	start := p.now
+	idA := p.kinds(true, EventIKESAEstablished)[0].SA
+	sb := onlySA(t, p.b)
+	if len(sb.children) != 1 {
+		t.Fatalf("B holds %d Child SAs", len(sb.children))
+	}
+	c := sb.children[0]
+	hard := c.expireAt
+	if hard.IsZero() || c.rekeyAt.IsZero() || hard.Sub(c.rekeyAt) != 2*time.Second {
+		t.Fatalf("B's Child SA lifetimes: rekey %v, hard %v", c.rekeyAt, c.expireAt)
+	}
+	// B's soft lifetime fires; A starts an IKE SA rekey at the same moment.
+	p.now = c.rekeyAt
+	p.b.HandleTimeout(p.now)
+	if err := p.a.RekeyIKESA(p.now, idA); err != nil {
+		t.Fatal(err)
+	}
+	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	if len(reqA) != 1 || len(reqB) != 1 {
+		t.Fatalf("requests %d / %d", len(reqA), len(reqB))
+	}
+	refusalToB := p.deliverTo(p.a, reqB[0])
+	refusalToA := p.deliverTo(p.b, reqA[0])
+	refused := p.now
+	p.pump(p.b, refusalToB)
+	p.pump(p.a, refusalToA)
+	if p.a.Stats().Dropped[DropInvalid] != 1 || p.b.Stats().Dropped[DropInvalid] != 1 {
+		t.Fatalf("refusals: A %d, B %d, want one each", p.a.Stats().Dropped[DropInvalid], p.b.Stats().Dropped[DropInvalid])
+	}
+	if c.state != childInstalled || c.rekeyAt.IsZero() || !c.rekeyAt.Before(hard) ||
+		c.rekeyAt.Sub(refused) < retryFloor || c.rekeyAt.Sub(refused) > hard.Sub(refused)/2 {
+		t.Fatalf("B retries at %v after the refusal, hard lifetime %v after it", c.rekeyAt.Sub(refused), hard.Sub(refused))
+	}
+	if sa := onlySA(t, p.a); sa.rekeyAt.Sub(refused) < retryMin {
+		t.Fatalf("A retries its IKE SA rekey %v after the refusal, want the usual delay", sa.rekeyAt.Sub(refused))
+	}
+	p.runUntil(start.Add(40 * time.Second))
+	for _, a := range []bool{true, false} {
+		for _, ev := range p.events(a) {
+			if ev.Kind == EventChildSADeleted && ev.Reason.Cause == CauseLifetime || ev.Kind == EventExchangeFailed || ev.Kind == EventFailed {
+				t.Fatalf("A=%v: %v", a, ev)
+			}
+		}
+	}
+	rk := p.kinds(false, EventChildSARekeyed)
+	if len(rk) == 0 || !rk[0].Time.Before(hard) {
+		t.Fatalf("B's Child SA rekeys %v, want one before %v", rk, hard)
+	}
+	p.checkOneChild(t, "net")
+	if len(p.kinds(true, EventIKESARekeyed)) != 1 || len(p.liveIKE(true)) != 1 || len(p.liveIKE(false)) != 1 {
+		t.Fatalf("IKE SA rekey\n%v\n%v", p.evA, p.evB)
+	}
+}
+
+// TestChildRekeyCollisionDeleteFirst: both ends rekey the Child SA "net";
+// A wins, and B's Delete of its redundant Child SA reaches A before the
+// response to A's own request. A reports the redundant SA replaced, not
+// deleted by the peer, and both ends end with A's Child SA (RFC 7296
+// Section 2.8.1).
+func TestChildRekeyCollisionDeleteFirst(t *testing.T) {
+	p, _ := newWBPair(t)
+	var spiA, spiB uint32
+	for s, ch := range p.liveChildren(true) {
+		if ch.Name == "net" {
+			spiA, spiB = s, ch.OutboundSPI
+		}
+	}
+	nA := len(p.evA)
+	p.collisionNonces(0x40, 0x10, 0x60, 0x80) // B's exchange holds 0x10: A wins
+	p.a.RekeyChildSA(p.now, spiA)
+	p.b.RekeyChildSA(p.now, spiB)
+	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	respToB := p.deliverTo(p.a, reqB[0])
+	respToA := p.deliverTo(p.b, reqA[0])
+	del := p.deliverTo(p.b, respToB[0]) // B lost: deletes its new Child SA
+	if len(del) != 1 {
+		t.Fatalf("B sent %d datagrams after losing, want its Delete", len(del))
+	}
+	delResp := p.deliverTo(p.a, del[0])
+	var gone []Event
+	for _, ev := range p.evA[nA:] {
+		if ev.Kind == EventChildSADeleted {
+			gone = append(gone, ev)
+		}
+	}
+	if len(gone) != 1 || gone[0].Reason.Cause != CauseRekeyed {
+		t.Fatalf("A's deletions %v, want B's redundant Child SA replaced", gone)
+	}
+	out := p.deliverTo(p.a, respToA[0])
+	p.pump(p.b, delResp)
+	p.pump(p.b, out)
+	p.settle()
+	x, _ := p.checkOneChild(t, "net")
+	if !x.Initiator || x.InboundSPI == spiA {
+		t.Fatalf("surviving Child SA %+v, want A's", x)
+	}
+	if f := append(p.kinds(true, EventExchangeFailed), p.kinds(false, EventExchangeFailed)...); len(f) > 0 {
+		t.Fatalf("failed exchanges %v", f)
 	}
 }

@@ -218,7 +218,10 @@ func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
 	e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, resp)
 	for _, c := range gone {
 		why := CausePeerDeleted
-		if c.state == childRekeyed {
+		if c.state == childRekeyed || sa.ourExchange(func(x *childExchange) bool { return x.collision != nil && x.collision.newChild == c }) != nil {
+			// Replaced: by a rekey, or the peer's redundant SA of a Child
+			// SA rekey collision, whose Delete overtook the response that
+			// decides it for us (RFC 7296 Section 2.8.1).
 			why = CauseRekeyed
 		}
 		e.removeChild(now, c, Reason{Cause: why}, true)

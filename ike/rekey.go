@@ -31,10 +31,16 @@ import (
 // IKE_FOLLOWUP_KE; a rekey request that arrives after this end has started
 // its IKE_FOLLOWUP_KE exchanges is refused with TEMPORARY_FAILURE.
 
-// Collision retry delay bounds.
+// Collision retry delay bounds. A rekey refused with TEMPORARY_FAILURE is
+// retried after retryMin plus up to retryJitter, or, when that would come
+// later than half the time left before the hard lifetime of the SA being
+// rekeyed, after a random quarter to half of that time, but no sooner than
+// retryFloor (RFC 7296 Section 2.25: not immediately, only after a wait
+// that lets the peer complete what caused the refusal).
 const (
 	retryMin    = 2 * time.Second
 	retryJitter = 8 * time.Second
+	retryFloor  = 100 * time.Millisecond
 )
 
 type xKind uint8
@@ -336,7 +342,14 @@ func joinDetail(a, b string) string {
 func (e *Engine) retryLater(now time.Time, sa *ikeSA, x *childExchange) {
 	removeExchange(&sa.ixchgs, x)
 	e.release(x)
-	at := now.Add(retryMin + e.jitter(retryJitter))
+	var hard time.Time
+	switch x.kind {
+	case xRekeyIKE:
+		hard = sa.expireAt
+	case xRekeyChild:
+		hard = x.old.expireAt
+	}
+	at := now.Add(e.retryDelay(now, hard))
 	switch x.kind {
 	case xRekeyIKE:
 		sa.rekeyAt = at
@@ -348,6 +361,20 @@ func (e *Engine) retryLater(now time.Time, sa *ikeSA, x *childExchange) {
 	default:
 		e.exchangeFailed(now, sa, x, Reason{Cause: CauseNotifyReceived, Notify: wire.NotifyTemporaryFailure})
 	}
+}
+
+// retryDelay returns the wait before retrying a refused rekey of an SA
+// whose hard lifetime ends at hard (zero: none).
+func (e *Engine) retryDelay(now, hard time.Time) time.Duration {
+	d := retryMin + e.jitter(retryJitter)
+	if hard.IsZero() {
+		return d
+	}
+	if left := hard.Sub(now); d > left/2 {
+		// Retried so late, the SA would reach its hard lifetime first.
+		d = max(left/4+e.jitter(left/4), retryFloor)
+	}
+	return d
 }
 
 // createPayloads collects the payloads of a CREATE_CHILD_SA or
