@@ -752,3 +752,45 @@ func TestChildRekeyCollisionDeleteFirst(t *testing.T) {
 		t.Fatalf("failed exchanges %v", f)
 	}
 }
+
+// TestPeerExchangeGivenUp: the peer's IKE SA rekey never sends its
+// IKE_FOLLOWUP_KE. Once the peer has certainly given it up (twice its
+// retransmission schedule), this end forgets it, and the Child SA rekey
+// that waited for it starts.
+func TestPeerExchangeGivenUp(t *testing.T) {
+	p, _ := newWBPair(t)
+	idB := p.kinds(false, EventIKESAEstablished)[0].SA
+	var spiA uint32
+	for s, ch := range p.liveChildren(true) {
+		if ch.Name == "net" {
+			spiA = s
+		}
+	}
+	p.b.RekeyIKESA(p.now, idB)
+	if resp := p.deliverTo(p.a, pollAll(p.b)[0]); len(resp) != 1 {
+		t.Fatalf("%d responses", len(resp))
+	}
+	answered := p.now
+	if err := p.a.RekeyChildSA(p.now, spiA); err != nil {
+		t.Fatal(err)
+	}
+	sa := onlySA(t, p.a)
+	for len(sa.xchgs) > 0 {
+		if out := pollAll(p.a); len(out) != 0 {
+			t.Fatalf("A sent %d datagrams at %v while B's rekey was open", len(out), p.now.Sub(answered))
+		}
+		next, ok := p.a.NextTimeout()
+		if !ok || next.Sub(answered) > time.Hour {
+			t.Fatal("B's exchange is never given up")
+		}
+		p.now = next
+		p.a.HandleTimeout(p.now)
+	}
+	if waited := p.now.Sub(answered); waited != p.a.peerExchangeTimeout() {
+		t.Fatalf("given up after %v, want %v", waited, p.a.peerExchangeTimeout())
+	}
+	out := pollAll(p.a)
+	if len(out) != 1 || exchangeOf(t, out[0]) != wire.ExchangeCreateChildSA || isResponse(t, out[0]) {
+		t.Fatalf("A sent %d datagrams once B's rekey was given up, want its Child SA rekey", len(out))
+	}
+}

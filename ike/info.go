@@ -252,6 +252,9 @@ func (e *Engine) onInformationalResponse(now time.Time, sa *ikeSA, r *request, i
 
 // lifetimeTimers runs the lifetime, liveness and keepalive timers.
 func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
+	if len(sa.xchgs) > 0 && sa.state == stEstablished {
+		e.dropExpiredPeerExchanges(now, sa)
+	}
 	if !sa.expireAt.IsZero() && !sa.expireAt.After(now) {
 		sa.expireAt = time.Time{}
 		if sa.state == stEstablished && sa.outstanding() == 0 {

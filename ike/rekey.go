@@ -89,6 +89,9 @@ type childExchange struct {
 	// props are the proposals of an exchange we initiate, as adjusted by
 	// the Compat switches.
 	props []*suite.Proposal
+	// giveUp is, on the peer's exchange waiting for IKE_FOLLOWUP_KE, when
+	// the peer has certainly given it up (dropExpiredPeerExchanges).
+	giveUp time.Time
 }
 
 func (x *childExchange) deleteReason() Cause {
@@ -935,6 +938,7 @@ func (e *Engine) finishResponse(now time.Time, sa *ikeSA, in *inbound, x *childE
 		if x.old != nil {
 			x.old.state = childRekeying
 		}
+		x.giveUp = now.Add(e.peerExchangeTimeout())
 		sa.xchgs = append(sa.xchgs, x)
 		e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, ps)
 		return
@@ -1030,6 +1034,7 @@ func (e *Engine) onFollowupKERequest(now time.Time, sa *ikeSA, in *inbound) {
 			return
 		}
 		x.link = link
+		x.giveUp = now.Add(e.peerExchangeTimeout())
 		ps = append(ps, &wire.Notify{NotifyType: wire.NotifyAdditionalKeyExchange, Data: link})
 		e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, ps)
 		return
@@ -1037,6 +1042,38 @@ func (e *Engine) onFollowupKERequest(now time.Time, sa *ikeSA, in *inbound) {
 	e.sendResponse(now, sa, in.hdr.Exchange, in.hdr.MessageID, ps)
 	if sa.state != stDead {
 		e.finishExchange(now, sa, x)
+	}
+}
+
+// peerExchangeTimeout is how long the peer's exchange may wait for its
+// next IKE_FOLLOWUP_KE: twice the peer's whole retransmission schedule
+// (assumed to be ours), once for the response that may need its request
+// retransmitted and once for the next request. Later, the peer has given
+// the exchange up.
+func (e *Engine) peerExchangeTimeout() time.Duration {
+	var d time.Duration
+	for n := 0; n <= e.cfg.Retransmit.Tries; n++ {
+		d += e.cfg.Retransmit.Timeout(n)
+	}
+	return 2 * d
+}
+
+// dropExpiredPeerExchanges forgets the peer's exchanges whose
+// IKE_FOLLOWUP_KE did not come in time (peerExchangeTimeout), so that they
+// no longer hold back our own rekeys (gateRekeyIKE, gateCreate).
+func (e *Engine) dropExpiredPeerExchanges(now time.Time, sa *ikeSA) {
+	n := len(sa.xchgs)
+	for _, x := range append([]*childExchange(nil), sa.xchgs...) {
+		if !x.giveUp.IsZero() && !x.giveUp.After(now) {
+			removeExchange(&sa.xchgs, x)
+			e.release(x)
+			if x.old != nil && x.old.state == childRekeying {
+				x.old.state = childInstalled
+			}
+		}
+	}
+	if len(sa.xchgs) < n {
+		e.runQueue(now, sa)
 	}
 }
 

@@ -433,6 +433,9 @@ func (sa *ikeSA) nextDeadline() time.Time {
 		min(c.rekeyAt)
 		min(c.expireAt)
 	}
+	for _, x := range sa.xchgs {
+		min(x.giveUp)
+	}
 	return d
 }
 
