@@ -794,3 +794,116 @@ func TestPeerExchangeGivenUp(t *testing.T) {
 		t.Fatalf("A sent %d datagrams once B's rekey was given up, want its Child SA rekey", len(out))
 	}
 }
+
+// TestChildDeleteOnRedundantIKESA: during a classical IKE SA rekey
+// collision that A wins, A holds the Child SAs on B's new IKE SA (it
+// answered B's rekey) and deletes one there. At B that SA is the
+// redundant one (B lost), while B holds the Child SAs on A's new SA: the
+// Delete still finds the Child SA, so both ends drop it (RFC 7296
+// Sections 1.4.1 and 2.8.2).
+func TestChildDeleteOnRedundantIKESA(t *testing.T) {
+	ini, resp := wbPeers()
+	const prop = "aes256gcm16-prfsha384-x25519"
+	ini.IKEProposals, resp.IKEProposals = []string{prop}, []string{prop}
+	p := newWBPairWith(t, ini, resp)
+	idA := p.kinds(true, EventIKESAEstablished)[0].SA
+	idB := p.kinds(false, EventIKESAEstablished)[0].SA
+	p.a.CreateChildSA(p.now, idA, "pfs")
+	p.settle()
+	var spiNet, spiNetB uint32
+	for s, ch := range p.liveChildren(true) {
+		if ch.Name == "net" {
+			spiNet, spiNetB = s, ch.OutboundSPI
+		}
+	}
+	p.collisionNonces(0x40, 0x10, 0x60, 0x80) // B's exchange holds 0x10: A wins
+	p.a.RekeyIKESA(p.now, idA)
+	p.b.RekeyIKESA(p.now, idB)
+	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	respToB := p.deliverTo(p.a, reqB[0])
+	if err := p.a.DeleteChildSA(p.now, spiNet); err != nil {
+		t.Fatal(err)
+	}
+	delChild := pollAll(p.a)
+	if len(delChild) != 1 || exchangeOf(t, delChild[0]) != wire.ExchangeInformational {
+		t.Fatalf("A sent %d datagrams, want its Delete of the Child SA", len(delChild))
+	}
+	respToA := p.deliverTo(p.b, reqA[0])
+	delIKE := p.deliverTo(p.b, respToB[0]) // B lost: deletes its redundant SA
+	answer := p.deliverTo(p.b, delChild[0])
+	if _, ok := p.liveChildren(false)[spiNetB]; ok || spiNetB == 0 {
+		t.Fatalf("B kept the Child SA A deleted\n%v", p.evB)
+	}
+	p.pump(p.a, answer)
+	p.pump(p.a, delIKE)
+	p.pump(p.a, respToA)
+	p.settle()
+	la, lb := p.liveChildren(true), p.liveChildren(false)
+	if len(la) != 1 || len(lb) != 1 || len(p.a.children) != 1 || len(p.b.children) != 1 {
+		t.Fatalf("Child SAs A %v, B %v\n%v\n%v", la, lb, p.evA, p.evB)
+	}
+	p.checkOneChild(t, "pfs")
+	if len(p.liveIKE(true)) != 1 || len(p.liveIKE(false)) != 1 {
+		t.Fatalf("IKE SAs\n%v\n%v", p.evA, p.evB)
+	}
+}
+
+// TestChildDeleteLostWithRedundantIKESA: as TestChildDeleteOnRedundantIKESA,
+// but B's Delete of its redundant IKE SA reaches A before B's answer to
+// A's Delete of the Child SA, and before the response to A's own IKE SA
+// rekey. The Child SA Delete, lost with the redundant SA, is sent again on
+// the surviving SA; the Child SA is gone at both ends and reported deleted
+// once.
+func TestChildDeleteLostWithRedundantIKESA(t *testing.T) {
+	ini, resp := wbPeers()
+	const prop = "aes256gcm16-prfsha384-x25519"
+	ini.IKEProposals, resp.IKEProposals = []string{prop}, []string{prop}
+	p := newWBPairWith(t, ini, resp)
+	idA := p.kinds(true, EventIKESAEstablished)[0].SA
+	idB := p.kinds(false, EventIKESAEstablished)[0].SA
+	p.a.CreateChildSA(p.now, idA, "pfs")
+	p.settle()
+	var spiNet uint32
+	for s, ch := range p.liveChildren(true) {
+		if ch.Name == "net" {
+			spiNet = s
+		}
+	}
+	p.collisionNonces(0x40, 0x10, 0x60, 0x80) // B's exchange holds 0x10: A wins
+	p.a.RekeyIKESA(p.now, idA)
+	p.b.RekeyIKESA(p.now, idB)
+	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	respToB := p.deliverTo(p.a, reqB[0])
+	if err := p.a.DeleteChildSA(p.now, spiNet); err != nil {
+		t.Fatal(err)
+	}
+	delChild := pollAll(p.a)
+	respToA := p.deliverTo(p.b, reqA[0])
+	delIKE := p.deliverTo(p.b, respToB[0])
+	p.deliverTo(p.b, delChild[0]) // B's answer is lost
+	if len(delIKE) != 1 {
+		t.Fatalf("B sent %d datagrams after losing, want its Delete", len(delIKE))
+	}
+	p.pump(p.a, delIKE)
+	p.pump(p.a, respToA)
+	p.settle()
+	la, lb := p.liveChildren(true), p.liveChildren(false)
+	if len(la) != 1 || len(lb) != 1 || len(p.a.children) != 1 || len(p.b.children) != 1 {
+		t.Fatalf("Child SAs A %v (%d), B %v (%d)\n%v\n%v", la, len(p.a.children), lb, len(p.b.children), p.evA, p.evB)
+	}
+	p.checkOneChild(t, "pfs")
+	n := 0
+	for _, ev := range p.kinds(true, EventChildSADeleted) {
+		if ev.Child.InboundSPI == spiNet {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("A reported the deletion %d times", n)
+	}
+	for id := range p.liveIKE(true) {
+		if info, _ := p.a.SA(id); len(info.Children) != 1 {
+			t.Fatalf("A's IKE SA holds %d Child SAs", len(info.Children))
+		}
+	}
+}

@@ -146,8 +146,12 @@ func (e *Engine) sendDeleteChild(now time.Time, sa *ikeSA, c *childSA) {
 	// The Delete lists SAs the sender has removed (RFC 7296 Sections 1.4.1
 	// and 3.11): the peer stops accepting our outbound SA as soon as it
 	// reads it, so the data plane must stop sending on it now, not when
-	// the response arrives. The record stays until the response.
-	e.emitChildDeleted(now, c, Reason{Cause: ctx.deleteReason()})
+	// the response arrives. The record stays until the response. (A
+	// Delete sent again, after the IKE SA that carried the first one went
+	// away, was reported then.)
+	if !c.reported {
+		e.emitChildDeleted(now, c, Reason{Cause: ctx.deleteReason()})
+	}
 }
 
 // onInformationalRequest answers the peer's INFORMATIONAL request.
@@ -189,7 +193,7 @@ func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
 				if len(spi) != 4 {
 					continue
 				}
-				c := sa.childByOutSPI(binary.BigEndian.Uint32(spi))
+				c := sa.childForDelete(binary.BigEndian.Uint32(spi))
 				if c == nil {
 					continue
 				}
@@ -229,6 +233,21 @@ func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
 	if len(sa.xchgs) > 0 {
 		e.afterPeerDelete(now, sa, gone)
 	}
+}
+
+// childForDelete finds the Child SA named by the peer's SPI in a Delete
+// that came on sa: one of sa's, or, when sa is the redundant SA of an IKE
+// SA rekey collision we lost, one of the winning SA's (the peer sends
+// Child SA deletes with the IKE SA that holds them on its side, RFC 7296
+// Section 1.4, which during the collision may be this one).
+func (sa *ikeSA) childForDelete(spi uint32) *childSA {
+	if c := sa.childByOutSPI(spi); c != nil {
+		return c
+	}
+	if s := sa.successor; s != nil && s.state == stEstablished {
+		return s.childByOutSPI(spi)
+	}
+	return nil
 }
 
 // childByOutSPI finds a Child SA of sa by the peer's SPI.

@@ -524,6 +524,12 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 	for _, r := range append([]*request{sa.req}, sa.more...) {
 		if r != nil && r.ctx != nil {
 			e.release(r.ctx)
+			if c := r.ctx.old; r.kind == reqDeleteChild && c != nil && c.ike != sa && e.children[c.inSPI] == c {
+				// Our Delete of a Child SA that moved on to the IKE SA
+				// that replaced this one (rekey collision): sent again
+				// there, since its response is lost with this SA.
+				e.whenGate(now, c.ike, gateInfo, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, c.ike, c) })
+			}
 		}
 	}
 	if sa.hs != nil {

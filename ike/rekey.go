@@ -80,8 +80,10 @@ type childExchange struct {
 	collision *childExchange
 	collides  *childExchange
 	// redundant: we lost the collision; the SA this exchange creates is
-	// deleted once created. winsOver is the peer's exchange we won against.
+	// deleted once created, and lostTo is the peer's exchange that won.
+	// winsOver is the peer's exchange we won against.
 	redundant bool
+	lostTo    *childExchange
 	winsOver  *childExchange
 	// newChild and newIKE are the SA a completed exchange created.
 	newChild *childSA
@@ -536,7 +538,7 @@ func (e *Engine) resolveCollision(now time.Time, sa *ikeSA, x *childExchange) bo
 			e.collisionLost(now, sa, x)
 			return true
 		}
-		x.redundant = true
+		x.redundant, x.lostTo = true, other
 		return false
 	}
 	if removeExchange(&sa.xchgs, other) {
@@ -753,6 +755,9 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 		// We lost a rekey collision: we delete the SA we created and the
 		// peer deletes the old one.
 		sa.collision = true
+		if w := x.lostTo; w != nil && w.newIKE != nil && w.newIKE.state == stEstablished {
+			sa.successor = w.newIKE
+		}
 		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteIKE(now, sa) })
 		old.expireAt = now.Add(e.cfg.Retransmit.Timeout(e.cfg.Retransmit.Tries) * 2)
 	case x.initiator:
@@ -771,7 +776,7 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 
 // onCreateChildRequest answers a CREATE_CHILD_SA request.
 func (e *Engine) onCreateChildRequest(now time.Time, sa *ikeSA, in *inbound) {
-	if sa.state != stEstablished || sa.rekeyed {
+	if sa.state != stEstablished || sa.rekeyed || sa.collision {
 		if sa.state == stEstablished || sa.state == stDeleting {
 			e.respondError(now, sa, in, wire.NotifyTemporaryFailure, nil)
 			return
@@ -1125,10 +1130,8 @@ func (e *Engine) rivalDeleted(now time.Time, sa *ikeSA) bool {
 		c.ike = old
 		switch c.state {
 		case childDeleting:
-			// Our Delete went on the redundant SA and is lost with it; the
-			// data plane was told then.
-			e.removeChild(now, c, Reason{Cause: c.why}, false)
-			continue
+			// Our Delete of it, outstanding on the redundant SA, is sent
+			// again on the surviving one (removeSA).
 		case childRekeying:
 			// A rekey of ours on the redundant SA ends with it: started
 			// again on the surviving SA. One of the peer's is the peer's

@@ -83,8 +83,12 @@ type ikeSA struct {
 	ixchgs  []*childExchange
 	rekeyed bool // replaced by a rekey, awaiting deletion
 	// collision: the redundant SA of a rekey collision we lost, deleted
-	// by us (RFC 7296 Section 2.8.2).
+	// by us (RFC 7296 Section 2.8.2). successor is the peer's SA that won,
+	// which holds the Child SAs: the peer, which may have moved them to
+	// this SA while the collision was undecided on its side, may still
+	// send a Delete of one of them here.
 	collision bool
+	successor *ikeSA
 	// rival is set on an IKE SA that the peer's IKE SA rekey created while
 	// our own rekey of the same SA (rivalOld) was open: our exchange, which
 	// decides the collision when its response arrives. Until then the
