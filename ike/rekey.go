@@ -29,7 +29,22 @@ import (
 // arrives (the nonces are known then): the losing end abandons its exchange
 // before any IKE_FOLLOWUP_KE, the winning end stops waiting for the peer's
 // IKE_FOLLOWUP_KE; a rekey request that arrives after this end has started
-// its IKE_FOLLOWUP_KE exchanges is refused with TEMPORARY_FAILURE.
+// its IKE_FOLLOWUP_KE exchanges is refused with TEMPORARY_FAILURE. A lost
+// exchange that is dropped without creating an SA is reported as
+// EventExchangeFailed with CauseRekeyCollision.
+//
+// While the peer's rekey waits for its IKE_FOLLOWUP_KE rounds, this end
+// starts no IKE SA rekey (nor, while the peer rekeys the IKE SA, any Child
+// SA exchange): the peer would refuse it or see a collision. A refused
+// rekey is retried sooner than usual when the SA's hard lifetime is near.
+//
+// The Child SAs during an IKE SA rekey collision without additional key
+// exchanges: answering the peer's rekey moves them to the peer's new SA.
+// If the peer then deletes that SA (it lost) before the response to our
+// own rekey arrived, they go back to the old SA and on to ours; if we lost,
+// a Delete of a Child SA that the peer sends on our redundant SA finds it
+// on the peer's winning SA. Messages of one exchange may pass those of
+// another (window above one, or a busy peer), so each order is handled.
 
 // Collision retry delay bounds. A rekey refused with TEMPORARY_FAILURE is
 // retried after retryMin plus up to retryJitter, or, when that would come
@@ -438,6 +453,9 @@ func (e *Engine) onChildResponse(now time.Time, sa *ikeSA, r *request, in *inbou
 		// a collision, refused ours (TEMPORARY_FAILURE, CHILD_SA_NOT_FOUND):
 		// its SA replaces the old one, ours is dropped (RFC 7296 Section
 		// 2.8.2, last paragraph).
+		if p := x.collision.newIKE; p != nil {
+			p.rival, p.rivalOld = nil, nil // decided: the peer's SA stays
+		}
 		e.collisionLost(now, sa, x)
 		return
 	}
@@ -730,6 +748,9 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 	// old one, or, when we won a collision whose losing exchange completed
 	// first, from the peer's redundant new SA (RFC 7296 Section 2.8.2).
 	from := old
+	if w := x.winsOver; w != nil && w.newIKE != nil {
+		w.newIKE.rival, w.newIKE.rivalOld = nil, nil // decided
+	}
 	if w := x.winsOver; w != nil && w.newIKE != nil && w.newIKE.state == stEstablished {
 		from = w.newIKE
 		from.rekeyed = true
@@ -757,6 +778,7 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 		sa.collision = true
 		if w := x.lostTo; w != nil && w.newIKE != nil && w.newIKE.state == stEstablished {
 			sa.successor = w.newIKE
+			w.newIKE.rival, w.newIKE.rivalOld = nil, nil // decided
 		}
 		e.whenIdle(now, sa, func(now time.Time, _ *ikeSA) { e.sendDeleteIKE(now, sa) })
 		old.expireAt = now.Add(e.cfg.Retransmit.Timeout(e.cfg.Retransmit.Tries) * 2)
