@@ -520,6 +520,7 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 	sa.state = stDead
 	for _, x := range append(sa.xchgs, sa.ixchgs...) {
 		e.release(x)
+		e.rekeyLostWith(now, sa, x)
 	}
 	for _, r := range append([]*request{sa.req}, sa.more...) {
 		if r != nil && r.ctx != nil {

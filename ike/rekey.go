@@ -1150,20 +1150,8 @@ func (e *Engine) rivalDeleted(now time.Time, sa *ikeSA) bool {
 	sa.rekeyed = true
 	for _, c := range sa.children {
 		c.ike = old
-		switch c.state {
-		case childDeleting:
-			// Our Delete of it, outstanding on the redundant SA, is sent
-			// again on the surviving one (removeSA).
-		case childRekeying:
-			// A rekey of ours on the redundant SA ends with it: started
-			// again on the surviving SA. One of the peer's is the peer's
-			// to retry.
-			ours := sa.ourExchange(func(x *childExchange) bool { return x.old == c }) != nil
-			c.state = childInstalled
-			if ours {
-				e.whenGate(now, old, gateCreate, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
-			}
-		}
+		// A Delete or a rekey of it still open on the redundant SA is
+		// taken up on the surviving one when that SA goes (removeSA).
 		old.children = append(old.children, c)
 	}
 	sa.children = nil
@@ -1171,4 +1159,31 @@ func (e *Engine) rivalDeleted(now time.Time, sa *ikeSA) bool {
 	sa.queue = nil
 	e.schedule(old)
 	return true
+}
+
+// rekeyLostWith is called for each CREATE_CHILD_SA exchange x, ours or the
+// peer's, still open on sa when sa is removed. When x rekeys a Child SA
+// that has moved on to another IKE SA meanwhile (the IKE SA was rekeyed,
+// or replaced in a rekey collision), the Child SA must not stay locked in
+// its rekey: the peer's rekey is the peer's to retry; ours is started
+// again on the IKE SA that holds the Child SA.
+func (e *Engine) rekeyLostWith(now time.Time, sa *ikeSA, x *childExchange) {
+	c := x.old
+	if x.kind != xRekeyChild || c == nil || c.ike == sa || e.children[c.inSPI] != c || c.state != childRekeying {
+		return
+	}
+	cur := c.ike
+	busy := func(y *childExchange) bool { return y.old == c }
+	if cur.ourExchange(busy) != nil {
+		return
+	}
+	for _, y := range cur.xchgs {
+		if busy(y) {
+			return
+		}
+	}
+	c.state = childInstalled
+	if x.initiator {
+		e.whenGate(now, cur, gateCreate, func(now time.Time, _ *ikeSA) { e.startChildRekey(now, c.ike, c) })
+	}
 }
