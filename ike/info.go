@@ -276,6 +276,10 @@ func (e *Engine) lifetimeTimers(now time.Time, sa *ikeSA) {
 	}
 	if !sa.expireAt.IsZero() && !sa.expireAt.After(now) {
 		sa.expireAt = time.Time{}
+		if sa.peerRedundant {
+			e.removeSA(now, sa, Reason{Cause: CauseRekeyed}, true)
+			return
+		}
 		if sa.state == stEstablished && sa.outstanding() == 0 {
 			e.sendDeleteIKE(now, sa)
 		} else {

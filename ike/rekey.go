@@ -753,7 +753,7 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 	}
 	if w := x.winsOver; w != nil && w.newIKE != nil && w.newIKE.state == stEstablished {
 		from = w.newIKE
-		from.rekeyed = true
+		from.rekeyed, from.peerRedundant = true, true
 		from.rekeyAt, from.dpdAt = time.Time{}, time.Time{}
 		from.expireAt = now.Add(e.cfg.Retransmit.Timeout(e.cfg.Retransmit.Tries) * 2)
 	}

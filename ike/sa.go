@@ -89,6 +89,11 @@ type ikeSA struct {
 	// send a Delete of one of them here.
 	collision bool
 	successor *ikeSA
+	// peerRedundant: the peer's redundant SA of a rekey collision we won,
+	// for the peer to delete. If it has not when expireAt comes, the peer
+	// never created it (its response was lost with the old SA): it is
+	// removed without a Delete the peer could not read.
+	peerRedundant bool
 	// rival is set on an IKE SA that the peer's IKE SA rekey created while
 	// our own rekey of the same SA (rivalOld) was open: our exchange, which
 	// decides the collision when its response arrives. Until then the
