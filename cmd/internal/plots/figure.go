@@ -232,8 +232,24 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Y.Label.Text = y
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.X.Tick.Marker = plainTicks{}
+	p.Y.Tick.Marker = plainTicks{}
 	p.Add(plotter.NewGrid())
 	return p
+}
+
+// plainTicks are gonum's default ticks with labels in the shortest form
+// ("25", not "25.00"), so that facets of one figure label alike.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = formatNum(ticks[i].Value)
+		}
+	}
+	return ticks
 }
 
 // newTile starts a facet: a smaller title, the same axes.
