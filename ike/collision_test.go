@@ -496,13 +496,7 @@ func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
 		out := p.deliverAll(t, p.a, p.deliverTo(p.b, resp[0]), wire.ExchangeIKEFollowupKE)
 		// The response, then the Child SA rekey on the new IKE SA; the IKE
 		// SA rekey is moot (the SA was just rekeyed).
-		var creates int
-		for _, d := range out {
-			if exchangeOf(t, d) == wire.ExchangeCreateChildSA && !isResponse(t, d) {
-				creates++
-			}
-		}
-		if creates != 1 {
+		if creates := createRequests(t, out); creates != 1 {
 			t.Fatalf("A sent %d CREATE_CHILD_SA requests after B's rekey, want the Child SA rekey", creates)
 		}
 		p.pump(p.b, out)
@@ -541,13 +535,7 @@ func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
 			t.Fatalf("A sent %d requests while B's Child SA rekey was open", len(out))
 		}
 		out := p.deliverAll(t, p.a, p.deliverTo(p.b, resp[0]), wire.ExchangeIKEFollowupKE)
-		creates := 0
-		for _, d := range out {
-			if exchangeOf(t, d) == wire.ExchangeCreateChildSA && !isResponse(t, d) {
-				creates++
-			}
-		}
-		if creates != 1 {
+		if creates := createRequests(t, out); creates != 1 {
 			t.Fatalf("A sent %d CREATE_CHILD_SA requests after B's rekey, want its IKE SA rekey", creates)
 		}
 		p.pump(p.b, out)
@@ -567,6 +555,17 @@ func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
 			t.Fatalf("failed exchanges %v", f)
 		}
 	})
+}
+
+// createRequests counts the CREATE_CHILD_SA requests among out.
+func createRequests(t *testing.T, out []Datagram) int {
+	n := 0
+	for _, d := range out {
+		if exchangeOf(t, d) == wire.ExchangeCreateChildSA && !isResponse(t, d) {
+			n++
+		}
+	}
+	return n
 }
 
 func isResponse(t *testing.T, d Datagram) bool {

@@ -18,28 +18,42 @@ var csvColumns = []string{
 
 // WriteCSV writes the handshake records of f, one per line, with a header.
 func WriteCSV(w io.Writer, f *File) error {
-	params := ParamNames(f)
-	cw := csv.NewWriter(w)
-	if err := cw.Write(append(append([]string{}, csvColumns...), params...)); err != nil {
-		return err
-	}
-	for _, r := range f.Runs {
+	return writeRecords(w, f, csvColumns, func(r *Run, emit func(...string) error) error {
 		for _, h := range r.Handshakes {
-			rec := []string{
-				r.Name, strconv.FormatInt(r.Seed, 10), h.Initiator, h.Responder,
+			if err := emit(h.Initiator, h.Responder,
 				h.InitiatorModel, h.ResponderModel, h.Suite, h.Placement, h.Auth,
 				strconv.FormatInt(h.StartNs, 10), strconv.FormatInt(h.LatencyNs, 10),
 				h.Outcome, h.Reason, strconv.Itoa(h.Bytes), strconv.Itoa(h.Datagrams),
 				strconv.Itoa(h.IPPackets), strconv.Itoa(h.IPFragments), strconv.Itoa(h.IKEFragments),
 				strconv.Itoa(h.Retransmissions), strconv.Itoa(h.RoundTrips),
-				strconv.FormatInt(h.InitiatorCPUNs, 10), strconv.FormatInt(h.ResponderCPUNs, 10),
+				strconv.FormatInt(h.InitiatorCPUNs, 10), strconv.FormatInt(h.ResponderCPUNs, 10)); err != nil {
+				return err
 			}
+		}
+		return nil
+	})
+}
+
+// writeRecords writes a CSV file of f's records: a header of columns (which
+// start with run and seed) and the sweep parameter names, then per run the
+// lines that each calls emit with (the fields after run and seed).
+func writeRecords(w io.Writer, f *File, columns []string, each func(r *Run, emit func(...string) error) error) error {
+	params := ParamNames(f)
+	cw := csv.NewWriter(w)
+	if err := cw.Write(append(append([]string{}, columns...), params...)); err != nil {
+		return err
+	}
+	for i := range f.Runs {
+		r := &f.Runs[i]
+		emit := func(fields ...string) error {
+			rec := append([]string{r.Name, strconv.FormatInt(r.Seed, 10)}, fields...)
 			for _, p := range params {
 				rec = append(rec, r.Params[p])
 			}
-			if err := cw.Write(rec); err != nil {
-				return err
-			}
+			return cw.Write(rec)
+		}
+		if err := each(r, emit); err != nil {
+			return err
 		}
 	}
 	cw.Flush()
@@ -75,26 +89,14 @@ var rekeyCSVColumns = []string{
 // line with initiator and responder swapped, rekeyed the SA); latency_ns
 // is set for established rekeys only.
 func WriteRekeysCSV(w io.Writer, f *File) error {
-	params := ParamNames(f)
-	cw := csv.NewWriter(w)
-	if err := cw.Write(append(append([]string{}, rekeyCSVColumns...), params...)); err != nil {
-		return err
-	}
-	for _, r := range f.Runs {
+	return writeRecords(w, f, rekeyCSVColumns, func(r *Run, emit func(...string) error) error {
 		for _, k := range r.Rekeys {
-			rec := []string{
-				r.Name, strconv.FormatInt(r.Seed, 10), k.Initiator, k.Responder, k.Kind,
+			if err := emit(k.Initiator, k.Responder, k.Kind,
 				strconv.FormatInt(k.StartNs, 10), strconv.FormatInt(k.LatencyNs, 10),
-				k.Outcome, k.Reason, strconv.Itoa(k.Bytes), strconv.Itoa(k.Datagrams),
-			}
-			for _, p := range params {
-				rec = append(rec, r.Params[p])
-			}
-			if err := cw.Write(rec); err != nil {
+				k.Outcome, k.Reason, strconv.Itoa(k.Bytes), strconv.Itoa(k.Datagrams)); err != nil {
 				return err
 			}
 		}
-	}
-	cw.Flush()
-	return cw.Error()
+		return nil
+	})
 }
