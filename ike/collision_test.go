@@ -327,7 +327,7 @@ func TestIKERekeyCollisionDeleteFirst(t *testing.T) {
 	p.collisionNonces(0x40, 0x10, 0x60, 0x80) // B's exchange holds 0x10: A wins
 	p.a.RekeyIKESA(p.now, idA)
 	p.b.RekeyIKESA(p.now, idB)
-	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	reqA, reqB := drainOut(p.a), drainOut(p.b)
 	if len(reqA) != 1 || len(reqB) != 1 {
 		t.Fatalf("requests %d / %d", len(reqA), len(reqB))
 	}
@@ -423,7 +423,7 @@ func TestChildRekeyCollisionLateRefusal(t *testing.T) {
 	nA, nB := len(p.evA), len(p.evB)
 	p.a.RekeyChildSA(p.now, spiA)
 	p.b.RekeyChildSA(p.now, spiB)
-	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	reqA, reqB := drainOut(p.a), drainOut(p.b)
 	if len(reqA) != 1 || len(reqB) != 1 {
 		t.Fatalf("requests %d / %d", len(reqA), len(reqB))
 	}
@@ -479,7 +479,7 @@ func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
 			}
 		}
 		p.b.RekeyIKESA(p.now, idB)
-		req := pollAll(p.b)
+		req := drainOut(p.b)
 		resp := p.deliverTo(p.a, req[0]) // A answers; B's IKE_FOLLOWUP_KE is due
 		if len(resp) != 1 || len(onlySA(t, p.a).xchgs) != 1 {
 			t.Fatalf("setup: %d responses, peer exchanges %d", len(resp), len(onlySA(t, p.a).xchgs))
@@ -490,7 +490,7 @@ func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
 		if err := p.a.RekeyIKESA(p.now, idA); err != nil {
 			t.Fatal(err)
 		}
-		if out := pollAll(p.a); len(out) != 0 {
+		if out := drainOut(p.a); len(out) != 0 {
 			t.Fatalf("A sent %d requests while B's IKE SA rekey was open", len(out))
 		}
 		out := p.deliverAll(t, p.a, p.deliverTo(p.b, resp[0]), wire.ExchangeIKEFollowupKE)
@@ -523,7 +523,7 @@ func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
 			}
 		}
 		p.b.RekeyChildSA(p.now, spiB)
-		req := pollAll(p.b)
+		req := drainOut(p.b)
 		resp := p.deliverTo(p.a, req[0])
 		if len(resp) != 1 || len(onlySA(t, p.a).xchgs) != 1 {
 			t.Fatalf("setup: %d responses, peer exchanges %d", len(resp), len(onlySA(t, p.a).xchgs))
@@ -531,7 +531,7 @@ func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
 		if err := p.a.RekeyIKESA(p.now, idA); err != nil {
 			t.Fatal(err)
 		}
-		if out := pollAll(p.a); len(out) != 0 {
+		if out := drainOut(p.a); len(out) != 0 {
 			t.Fatalf("A sent %d requests while B's Child SA rekey was open", len(out))
 		}
 		out := p.deliverAll(t, p.a, p.deliverTo(p.b, resp[0]), wire.ExchangeIKEFollowupKE)
@@ -668,7 +668,7 @@ func TestRekeyRefusalRetryBeforeHardLifetime(t *testing.T) {
 	if err := p.a.RekeyIKESA(p.now, idA); err != nil {
 		t.Fatal(err)
 	}
-	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	reqA, reqB := drainOut(p.a), drainOut(p.b)
 	if len(reqA) != 1 || len(reqB) != 1 {
 		t.Fatalf("requests %d / %d", len(reqA), len(reqB))
 	}
@@ -722,7 +722,7 @@ func TestChildRekeyCollisionDeleteFirst(t *testing.T) {
 	p.collisionNonces(0x40, 0x10, 0x60, 0x80) // B's exchange holds 0x10: A wins
 	p.a.RekeyChildSA(p.now, spiA)
 	p.b.RekeyChildSA(p.now, spiB)
-	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	reqA, reqB := drainOut(p.a), drainOut(p.b)
 	respToB := p.deliverTo(p.a, reqB[0])
 	respToA := p.deliverTo(p.b, reqA[0])
 	del := p.deliverTo(p.b, respToB[0]) // B lost: deletes its new Child SA
@@ -766,7 +766,7 @@ func TestPeerExchangeGivenUp(t *testing.T) {
 		}
 	}
 	p.b.RekeyIKESA(p.now, idB)
-	if resp := p.deliverTo(p.a, pollAll(p.b)[0]); len(resp) != 1 {
+	if resp := p.deliverTo(p.a, drainOut(p.b)[0]); len(resp) != 1 {
 		t.Fatalf("%d responses", len(resp))
 	}
 	answered := p.now
@@ -775,7 +775,7 @@ func TestPeerExchangeGivenUp(t *testing.T) {
 	}
 	sa := onlySA(t, p.a)
 	for len(sa.xchgs) > 0 {
-		if out := pollAll(p.a); len(out) != 0 {
+		if out := drainOut(p.a); len(out) != 0 {
 			t.Fatalf("A sent %d datagrams at %v while B's rekey was open", len(out), p.now.Sub(answered))
 		}
 		next, ok := p.a.NextTimeout()
@@ -788,7 +788,7 @@ func TestPeerExchangeGivenUp(t *testing.T) {
 	if waited := p.now.Sub(answered); waited != p.a.peerExchangeTimeout() {
 		t.Fatalf("given up after %v, want %v", waited, p.a.peerExchangeTimeout())
 	}
-	out := pollAll(p.a)
+	out := drainOut(p.a)
 	if len(out) != 1 || exchangeOf(t, out[0]) != wire.ExchangeCreateChildSA || isResponse(t, out[0]) {
 		t.Fatalf("A sent %d datagrams once B's rekey was given up, want its Child SA rekey", len(out))
 	}
@@ -818,12 +818,12 @@ func TestChildDeleteOnRedundantIKESA(t *testing.T) {
 	p.collisionNonces(0x40, 0x10, 0x60, 0x80) // B's exchange holds 0x10: A wins
 	p.a.RekeyIKESA(p.now, idA)
 	p.b.RekeyIKESA(p.now, idB)
-	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	reqA, reqB := drainOut(p.a), drainOut(p.b)
 	respToB := p.deliverTo(p.a, reqB[0])
 	if err := p.a.DeleteChildSA(p.now, spiNet); err != nil {
 		t.Fatal(err)
 	}
-	delChild := pollAll(p.a)
+	delChild := drainOut(p.a)
 	if len(delChild) != 1 || exchangeOf(t, delChild[0]) != wire.ExchangeInformational {
 		t.Fatalf("A sent %d datagrams, want its Delete of the Child SA", len(delChild))
 	}
@@ -871,12 +871,12 @@ func TestChildDeleteLostWithRedundantIKESA(t *testing.T) {
 	p.collisionNonces(0x40, 0x10, 0x60, 0x80) // B's exchange holds 0x10: A wins
 	p.a.RekeyIKESA(p.now, idA)
 	p.b.RekeyIKESA(p.now, idB)
-	reqA, reqB := pollAll(p.a), pollAll(p.b)
+	reqA, reqB := drainOut(p.a), drainOut(p.b)
 	respToB := p.deliverTo(p.a, reqB[0])
 	if err := p.a.DeleteChildSA(p.now, spiNet); err != nil {
 		t.Fatal(err)
 	}
-	delChild := pollAll(p.a)
+	delChild := drainOut(p.a)
 	respToA := p.deliverTo(p.b, reqA[0])
 	delIKE := p.deliverTo(p.b, respToB[0])
 	p.deliverTo(p.b, delChild[0]) // B's answer is lost

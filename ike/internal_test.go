@@ -61,11 +61,19 @@ func newWBPair(t testing.TB) (*wbPair, SAID) {
 // connections.
 func newWBPairWith(t testing.TB, ini, resp PeerConfig) *wbPair {
 	t.Helper()
-	a, err := NewEngine(Config{}, seededReader(1))
+	return newWBPairConfig(t, Config{}, Config{}, ini, resp, 1, 2)
+}
+
+// newWBPairConfig is newWBPairWith with the engines' configurations
+// (resp is added to b's peers) and the seeds of their randomness.
+func newWBPairConfig(t testing.TB, ca, cb Config, ini, resp PeerConfig, seedA, seedB uint64) *wbPair {
+	t.Helper()
+	a, err := NewEngine(ca, seededReader(seedA))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewEngine(Config{Peers: []PeerConfig{resp}}, seededReader(2))
+	cb.Peers = append(cb.Peers, resp)
+	b, err := NewEngine(cb, seededReader(seedB))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,24 +23,9 @@ import (
 func newWinPair(t *testing.T, w int) (*wbPair, SAID) {
 	t.Helper()
 	ini, resp := wbPeers()
-	a, err := NewEngine(Config{Window: w}, seededReader(11))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewEngine(Config{Window: w, Peers: []PeerConfig{resp}}, seededReader(12))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &wbPair{a: a, b: b, now: t0r}
-	if _, err := a.Initiate(p.now, ini); err != nil {
-		t.Fatal(err)
-	}
-	p.settle()
+	p := newWBPairConfig(t, Config{Window: w}, Config{Window: w}, ini, resp, 11, 12)
 	est := p.kinds(true, EventIKESAEstablished)
-	if len(est) != 1 || len(p.kinds(false, EventIKESAEstablished)) != 1 {
-		t.Fatalf("not established: %v / %v", p.evA, p.evB)
-	}
-	if sa := a.byID[est[0].SA]; sa.peerWindow != uint32(w) {
+	if sa := p.a.byID[est[0].SA]; sa.peerWindow != uint32(w) {
 		t.Fatalf("peer window %d, want %d", sa.peerWindow, w)
 	}
 	return p, est[0].SA
@@ -58,18 +43,6 @@ func onlySA(t *testing.T, e *Engine) *ikeSA {
 	return nil
 }
 
-// pollAll takes every datagram e wants to send.
-func pollAll(e *Engine) []Datagram {
-	var out []Datagram
-	for {
-		d, ok := e.PollTransmit()
-		if !ok {
-			return out
-		}
-		out = append(out, d)
-	}
-}
-
 // midOf returns the message ID of an IKE datagram (port 500, no marker).
 func midOf(t *testing.T, d Datagram) uint32 {
 	t.Helper()
@@ -85,7 +58,7 @@ func (p *wbPair) deliverTo(dst *Engine, d Datagram) []Datagram {
 	p.now = p.now.Add(time.Millisecond)
 	dst.Handle(p.now, d.Remote, d.Local, d.Data)
 	p.drain()
-	return pollAll(dst)
+	return drainOut(dst)
 }
 
 // checkChildPairs checks that A and B hold n Child SAs each, paired by
@@ -144,7 +117,7 @@ func TestWindowOutOfOrderRequests(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			reqs := pollAll(p.a)
+			reqs := drainOut(p.a)
 			if len(reqs) != w {
 				t.Fatalf("%d requests in flight, want %d", len(reqs), w)
 			}
@@ -157,7 +130,7 @@ func TestWindowOutOfOrderRequests(t *testing.T) {
 			if err := p.a.CreateChildSA(p.now, id, "net"); err != nil {
 				t.Fatal(err)
 			}
-			if d := pollAll(p.a); len(d) != 0 {
+			if d := drainOut(p.a); len(d) != 0 {
 				t.Fatal("a fifth request was sent with a window of four")
 			}
 			resps := map[int]Datagram{}
@@ -232,7 +205,7 @@ func TestWindowMultiRoundOutOfOrder(t *testing.T) {
 		// Group the datagrams (fragments with ML-KEM) by message.
 		var mids []uint32
 		msgs := map[uint32][]Datagram{}
-		for _, d := range pollAll(p.a) {
+		for _, d := range drainOut(p.a) {
 			m := midOf(t, d)
 			if msgs[m] == nil {
 				mids = append(mids, m)
@@ -264,7 +237,7 @@ func TestWindowMultiRoundOutOfOrder(t *testing.T) {
 			p.drain()
 		}
 	}
-	if d := pollAll(p.a); len(d) != 0 {
+	if d := drainOut(p.a); len(d) != 0 {
 		t.Fatalf("%d more requests", len(d))
 	}
 	if x := onlySA(t, p.b).xchgs; len(x) != 0 {
