@@ -195,6 +195,7 @@ func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
 				}
 				c := sa.childForDelete(binary.BigEndian.Uint32(spi))
 				if c == nil {
+					sa.noteEarlyDelete(binary.BigEndian.Uint32(spi))
 					continue
 				}
 				gone = append(gone, c)
@@ -233,6 +234,38 @@ func (e *Engine) onInformationalRequest(now time.Time, sa *ikeSA, in *inbound) {
 	if len(sa.xchgs) > 0 {
 		e.afterPeerDelete(now, sa, gone)
 	}
+}
+
+// noteEarlyDelete remembers spi, named in a Delete of the peer that found
+// no Child SA here, while a CREATE_CHILD_SA exchange of ours is open: the
+// peer may have created that Child SA as the responder of our exchange and
+// deleted it at once, its Delete passing its response (which was lost, or
+// overtaken: the peer's requests and its responses to ours travel
+// independently, RFC 7296 Section 2.3). finishExchange then removes the
+// Child SA as soon as it is installed instead of keeping one the peer no
+// longer has (a half-closed SA, Section 1.4.1). At most MaxWindow SPIs
+// are kept, the oldest forgotten first.
+func (sa *ikeSA) noteEarlyDelete(spi uint32) {
+	if sa.ourExchange(func(x *childExchange) bool { return x.kind == xNewChild || x.kind == xRekeyChild }) == nil {
+		sa.earlyDeletes = nil
+		return
+	}
+	if len(sa.earlyDeletes) == MaxWindow {
+		sa.earlyDeletes = append(sa.earlyDeletes[:0], sa.earlyDeletes[1:]...)
+	}
+	sa.earlyDeletes = append(sa.earlyDeletes, spi)
+}
+
+// takeEarlyDelete reports whether the peer deleted its Child SA spi
+// before this end learnt of it (noteEarlyDelete), and forgets it.
+func (sa *ikeSA) takeEarlyDelete(spi uint32) bool {
+	for i, s := range sa.earlyDeletes {
+		if s == spi {
+			sa.earlyDeletes = append(sa.earlyDeletes[:i], sa.earlyDeletes[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // childForDelete finds the Child SA named by the peer's SPI in a Delete

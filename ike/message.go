@@ -521,7 +521,15 @@ func (e *Engine) removeSA(now time.Time, sa *ikeSA, why Reason, emitIKE bool) {
 	for _, x := range append(sa.xchgs, sa.ixchgs...) {
 		e.release(x)
 		e.rekeyLostWith(now, sa, x)
+		if p := x.collision; x.initiator && p != nil && p.newIKE != nil && p.newIKE.rival == x {
+			// Our IKE SA rekey, which collided with the peer's, ends
+			// with the SA it rekeyed, undecided: the peer's new SA
+			// stays, and no longer refers to this one.
+			p.newIKE.rival, p.newIKE.rivalOld = nil, nil
+		}
 	}
+	// A dead SA refers to no other, so that none is kept alive through it.
+	sa.rival, sa.rivalOld, sa.successor = nil, nil, nil
 	for _, r := range append([]*request{sa.req}, sa.more...) {
 		if r != nil && r.ctx != nil {
 			e.release(r.ctx)

@@ -686,7 +686,20 @@ func (e *Engine) finishExchange(now time.Time, sa *ikeSA, x *childExchange) {
 		// The peer's redundant Child SA: the peer deletes it.
 		w.newChild.state, w.newChild.rekeyAt = childRekeyed, time.Time{}
 	}
+	early := x.initiator && sa.takeEarlyDelete(x.outSPI)
+	if x.initiator && sa.ourExchange(func(y *childExchange) bool { return y.kind == xNewChild || y.kind == xRekeyChild }) == nil {
+		sa.earlyDeletes = nil
+	}
 	switch {
+	case early:
+		// The peer deleted the Child SA before its response reached us
+		// (noteEarlyDelete): it is gone there, so it goes here too. The
+		// old one of a rekey is ours to delete all the same.
+		e.removeChild(now, c, Reason{Cause: CausePeerDeleted}, true)
+		if old := x.old; x.kind == xRekeyChild && !x.redundant {
+			old.why = CauseRekeyed
+			e.whenGate(now, sa, gateInfo, func(now time.Time, _ *ikeSA) { e.sendDeleteChild(now, old.ike, old) })
+		}
 	case x.redundant:
 		// We lost a rekey collision: we delete the SA we created and the
 		// peer deletes the old one (RFC 7296 Section 2.8.1).

@@ -101,6 +101,9 @@ type ikeSA struct {
 	// they go back to rivalOld and on to the winner (Section 2.8.2).
 	rival    *childExchange
 	rivalOld *ikeSA
+	// earlyDeletes are the peer's SPIs of Child SAs it deleted before our
+	// exchange that created them completed here (noteEarlyDelete).
+	earlyDeletes []uint32
 
 	lastRecv  time.Time // last authenticated message from the peer
 	halfOpen  time.Time // responder: deadline to reach stEstablished

@@ -62,6 +62,29 @@ type schedRun struct {
 	// for (index 0: A).
 	issued [2]int
 	ops    int
+	// trace logs every operation (for reproducing a failure by hand).
+	trace bool
+}
+
+// describe names a datagram for the trace.
+func describe(f schedFlight) string {
+	dir := "B->A"
+	if f.toB {
+		dir = "A->B"
+	}
+	m, err := wire.ParseMessage(f.d.Data)
+	if err != nil {
+		return dir + " ?"
+	}
+	kind := "req"
+	if m.Header.IsResponse() {
+		kind = "resp"
+	}
+	s := fmt.Sprintf("%s %v %s mid=%d spi=%016x", dir, m.Header.Exchange, kind, m.Header.MessageID, m.Header.SPIi)
+	if fr := m.Fragment(); fr != nil {
+		s += fmt.Sprintf(" frag %d/%d", fr.Number, fr.Total)
+	}
+	return s
 }
 
 var schedChildNames = [2]string{"net", "pfs"}
@@ -88,6 +111,9 @@ func (r *schedRun) collect() {
 }
 
 func (r *schedRun) deliver(f schedFlight) {
+	if r.trace {
+		r.t.Logf("%v deliver %s", r.p.now.Sub(t0r), describe(f))
+	}
 	r.p.now = r.p.now.Add(time.Millisecond)
 	r.engine(f.toB).Handle(r.p.now, f.d.Remote, f.d.Local, f.d.Data)
 	r.collect()
@@ -119,6 +145,9 @@ func childSPIs(e *Engine) []uint32 {
 
 func (r *schedRun) step(op, arg byte) {
 	side := arg&1 == 1
+	if r.trace {
+		r.t.Logf("%v op %d arg %d, in flight: %d", r.p.now.Sub(t0r), op%numSchedOps, arg, len(r.pool))
+	}
 	e := r.engine(side)
 	switch op % numSchedOps {
 	case schedCreateA, schedCreateB:
@@ -338,7 +367,9 @@ func (r *schedRun) checkAgreement() {
 }
 
 // runSchedule executes the schedule in data (see FuzzWindowSchedule).
-func runSchedule(t *testing.T, data []byte) {
+func runSchedule(t *testing.T, data []byte) { runScheduleTrace(t, data, false) }
+
+func runScheduleTrace(t *testing.T, data []byte, trace bool) {
 	if len(data) < 1 {
 		return
 	}
@@ -351,7 +382,7 @@ func runSchedule(t *testing.T, data []byte) {
 	}
 	ini, resp := wbPeers()
 	p := newWBPairConfig(t, ca, cb, ini, resp, 21, 22)
-	r := &schedRun{t: t, p: p, w: w}
+	r := &schedRun{t: t, p: p, w: w, trace: trace}
 	goroutines := runtime.NumGoroutine()
 	ops := data[1:]
 	if len(ops) > 2*schedMaxOps {
