@@ -553,6 +553,9 @@ func (e *Engine) resolveCollision(now time.Time, sa *ikeSA, x *childExchange) bo
 	x.collision = nil
 	if bytes.Compare(x.lowerNonce(), other.lowerNonce()) < 0 {
 		if x.round < len(x.kes) {
+			if p := other.newIKE; p != nil && p.rival == x {
+				p.rival, p.rivalOld = nil, nil // decided: the peer's SA stays
+			}
 			e.collisionLost(now, sa, x)
 			return true
 		}

@@ -300,7 +300,7 @@ func (r *schedRun) checkAgreement() {
 					name, sa.id, sa.outstanding(), len(sa.xchgs), len(sa.ixchgs), len(sa.queue), len(sa.reasm.bufs), dump())
 			}
 			if sa.rival != nil || sa.rivalOld != nil || sa.successor != nil {
-				t.Fatalf("%s: IKE SA %d keeps collision state", name, sa.id)
+				t.Fatalf("%s: IKE SA %d keeps collision state (rival %v, old %v, successor %v)%s", name, sa.id, sa.rival != nil, sa.rivalOld != nil, sa.successor != nil, dump())
 			}
 		}
 		for spi, s := range e.sas {
@@ -532,6 +532,7 @@ func runWindowRequests(t *testing.T, data []byte) {
 		}
 		recvMID, cached := sb.recvMID, sb.cachedFor(mid) != nil
 		before := p.b.Stats().Dropped
+		exchanges, events := sb.metrics.Exchanges, len(p.evB)
 		var out []byte
 		for _, d := range dgrams {
 			p.now = p.now.Add(time.Millisecond)
@@ -543,6 +544,14 @@ func runWindowRequests(t *testing.T, data []byte) {
 		}
 		p.drain()
 		after := p.b.Stats().Dropped
+		if rec.exch == wire.ExchangeIKESAInit {
+			// Not a request of the IKE SA: the engine treats it as
+			// the start of a new one (and drops it, SPIr being set).
+			if len(out) != 0 {
+				t.Fatalf("request %d: IKE_SA_INIT with both SPIs answered", i)
+			}
+			continue
+		}
 		outside := !cached && (mid < recvMID || mid-recvMID >= w)
 		if outside {
 			if len(out) != 0 {
@@ -552,6 +561,9 @@ func runWindowRequests(t *testing.T, data []byte) {
 				t.Fatalf("request %d: message ID %d outside the window at %d: %d out-of-window drops for %d datagrams", i, mid, recvMID, got, len(dgrams))
 			}
 			continue
+		}
+		if cached && (sb.metrics.Exchanges != exchanges || len(p.evB) != events) {
+			t.Fatalf("request %d: message ID %d, answered before, processed again", i, mid)
 		}
 		if after[DropOutOfWindow] != before[DropOutOfWindow] {
 			t.Fatalf("request %d: message ID %d inside the window at %d dropped as outside", i, mid, recvMID)
@@ -571,5 +583,93 @@ func runWindowRequests(t *testing.T, data []byte) {
 		if len(sb.resps) > w || len(sb.xchgs) > w || len(sb.reasm.bufs) > maxReassemblies {
 			t.Fatalf("request %d: %d responses, %d exchanges, %d reassemblies", i, len(sb.resps), len(sb.xchgs), len(sb.reasm.bufs))
 		}
+	}
+}
+
+// TestWindowScheduleRegressions runs the schedules on which
+// FuzzWindowSchedule found bugs (the same inputs are in
+// testdata/fuzz/FuzzWindowSchedule).
+func TestWindowScheduleRegressions(t *testing.T) {
+	const (
+		cA, cB, rkIKE, del = schedCreateA, schedCreateB, schedRekeyIKE, schedDeleteChild
+		dl, drop, adv      = schedDeliver, schedDrop, schedAdvance
+	)
+	for _, c := range []struct {
+		name  string
+		sched []byte
+	}{
+		// Both ends rekey the IKE SA (with an additional key exchange);
+		// A's request is lost, so B completes its rekey without seeing a
+		// collision and deletes the old SA, with which A's own rekey
+		// ends undecided. A's new SA kept referring to the old one (and
+		// so on back through every such rekey): a removed SA now drops
+		// its collision links, and those to it.
+		{"ike-rekey-collision-ends-with-old-sa", sched(8|1, rkIKE, 0, rkIKE, 1, drop, 0, adv, 48)},
+		// Window 1: both ends rekey the IKE SA, A answers B's request
+		// first, B answers A's and completes A's rekey, then learns that
+		// it lost and abandons its own before IKE_FOLLOWUP_KE. B's new
+		// SA kept referring to the abandoned exchange and the old SA.
+		{"ike-rekey-collision-abandoned", sched(0, rkIKE, 1, rkIKE, 0, dl, 0, drop, 0, drop, 0, drop, 0, adv, 88, dl, 0, dl, 1)},
+		// A answers B's CREATE_CHILD_SA, the response is lost, and A
+		// deletes the new Child SA; the Delete reaches B before the
+		// response to B's retransmission, so B installed a Child SA A no
+		// longer had (half-closed, forever).
+		{"delete-overtakes-create-response", sched(7, cB, 0, adv, 88, cA, 1, cA, 0, dl, 0, drop, 0, drop, 0, del, 50, drop, 0, drop, 0)},
+	} {
+		t.Run(c.name, func(t *testing.T) { runSchedule(t, c.sched) })
+	}
+}
+
+// TestWindowDeleteOvertakesCreateResponse: the responder of a
+// CREATE_CHILD_SA deletes the new Child SA while its response is lost; the
+// initiator, which gets the Delete before the response to its
+// retransmitted request, removes the Child SA as soon as it installs it
+// instead of keeping one the peer no longer has (RFC 7296 Section 1.4.1).
+func TestWindowDeleteOvertakesCreateResponse(t *testing.T) {
+	p, _ := newWinPair(t, 4)
+	idB := p.kinds(false, EventIKESAEstablished)[0].SA
+	if err := p.b.CreateChildSA(p.now, idB, "net"); err != nil {
+		t.Fatal(err)
+	}
+	req := drainOut(p.b)
+	if len(req) != 1 {
+		t.Fatalf("%d datagrams for the request", len(req))
+	}
+	_ = p.deliverTo(p.a, req[0]) // the response is lost
+	inst := p.kinds(true, EventChildSAInstalled)
+	spi := inst[len(inst)-1].Child.InboundSPI
+	if err := p.a.DeleteChildSA(p.now, spi); err != nil {
+		t.Fatal(err)
+	}
+	del := drainOut(p.a)
+	if len(del) != 1 {
+		t.Fatalf("%d datagrams for the Delete", len(del))
+	}
+	for _, d := range p.deliverTo(p.b, del[0]) {
+		p.deliverTo(p.a, d)
+	}
+	p.now = p.now.Add(DefaultRetransmitTimeout)
+	p.b.HandleTimeout(p.now)
+	again := drainOut(p.b)
+	if len(again) != 1 {
+		t.Fatalf("%d retransmitted datagrams", len(again))
+	}
+	resp := p.deliverTo(p.a, again[0])
+	if len(resp) != 1 {
+		t.Fatalf("%d datagrams answer the retransmission", len(resp))
+	}
+	if out := p.deliverTo(p.b, resp[0]); len(out) != 0 {
+		t.Fatalf("B sent %d datagrams after the response (a Delete A could not use)", len(out))
+	}
+	evs := p.events(false)
+	if n := len(evs); n < 2 || evs[n-2].Kind != EventChildSAInstalled || evs[n-1].Kind != EventChildSADeleted ||
+		evs[n-1].Child.OutboundSPI != spi || evs[n-1].Reason.Cause != CausePeerDeleted {
+		t.Fatalf("B's events end %v", evs)
+	}
+	if p.a.nChildren != 1 || p.b.nChildren != 1 || len(p.liveChildren(false)) != 1 {
+		t.Fatalf("Child SAs: A %d, B %d", p.a.nChildren, p.b.nChildren)
+	}
+	if e := onlySA(t, p.b).earlyDeletes; len(e) != 0 {
+		t.Fatalf("B still remembers %d early Deletes", len(e))
 	}
 }
