@@ -355,13 +355,21 @@ func (e *Engine) handleResponse(now time.Time, sa *ikeSA, local, remote netip.Ad
 }
 
 // runQueue starts queued local actions, in order, while the next one may
-// run.
+// run, and reschedules sa for the requests they sent: sa need not be the
+// SA the caller reschedules (the new SA of an IKE SA rekey, to which the
+// queue moved), and a request without its retransmission timer would wait
+// for the SA's next lifetime event.
 func (e *Engine) runQueue(now time.Time, sa *ikeSA) {
+	ran := false
 	for len(sa.queue) > 0 && e.canRun(sa, sa.queue[0].gate) {
 		q := sa.queue[0]
 		sa.queue[0] = queued{}
 		sa.queue = sa.queue[1:]
 		q.f(now, sa)
+		ran = true
+	}
+	if ran && sa.state != stDead {
+		e.schedule(sa)
 	}
 }
 

@@ -614,6 +614,12 @@ func TestWindowScheduleRegressions(t *testing.T) {
 		// deletes the new Child SA; the Delete reaches B before the
 		// response to B's retransmission, so B installed a Child SA A no
 		// longer had (half-closed, forever).
+		// Window 1: B queues a new Child SA while A rekeys the IKE SA;
+		// completing the rekey, B sends it on the new SA, which A does
+		// not know yet (B's last IKE_FOLLOWUP_KE response is lost). The
+		// request had no retransmission timer (the queue ran after the
+		// new SA was scheduled) and waited for the rekey hours later.
+		{"queued-request-on-new-ike-sa", sched(0, rkIKE, 0, dl, 0, adv, 48, cB, 0, dl, 0, dl, 0, dl, 0, drop, 0)},
 		{"delete-overtakes-create-response", sched(7, cB, 0, adv, 88, cA, 1, cA, 0, dl, 0, drop, 0, drop, 0, del, 50, drop, 0, drop, 0)},
 	} {
 		t.Run(c.name, func(t *testing.T) { runSchedule(t, c.sched) })
