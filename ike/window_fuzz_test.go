@@ -253,6 +253,12 @@ func (r *schedRun) checkBounds(name string, e *Engine) {
 		if out, pw := sa.outstanding(), max(int(sa.peerWindow), 1); out > pw {
 			t.Fatalf("%s: SA %d has %d requests outstanding, peer window %d", name, id, out, pw)
 		}
+		for _, q := range append([]*request{sa.req}, sa.more...) {
+			// Every request has its retransmission timer armed.
+			if q != nil && (sa.heapIdx < 0 || sa.deadline.After(q.deadline)) {
+				t.Fatalf("%s: SA %d request %d (%v) due at %v, SA's timer at %v (in heap %v)", name, id, q.mid, q.exch, q.deadline, sa.deadline, sa.heapIdx >= 0)
+			}
+		}
 		if len(sa.reasm.bufs) > maxReassemblies {
 			t.Fatalf("%s: SA %d reassembles %d messages", name, id, len(sa.reasm.bufs))
 		}
