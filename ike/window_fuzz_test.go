@@ -381,6 +381,10 @@ func runScheduleTrace(t *testing.T, data []byte, trace bool) {
 	}
 	w := int(data[0]&7) + 1
 	ca, cb := Config{Window: w}, Config{Window: w}
+	if data[0]&0x80 != 0 {
+		// B offers its own window.
+		cb.Window = int(data[0]>>4&7) + 1
+	}
 	if data[0]&8 != 0 {
 		// Small fragments: CREATE_CHILD_SA with ML-KEM and its response
 		// travel as several fragments each.
@@ -410,7 +414,8 @@ func runScheduleTrace(t *testing.T, data []byte, trace bool) {
 // sched builds a schedule from (operation, argument) pairs.
 func sched(head byte, ops ...byte) []byte { return append([]byte{head}, ops...) }
 
-// FuzzWindowSchedule runs two engines offering a window of 1 to 8 through a
+// FuzzWindowSchedule runs two engines offering a window of 1 to 8 (the
+// same, or each its own) through a
 // schedule of Child SA creations, rekeys and deletions by either end and of
 // datagram fates chosen by the fuzzer, then lets the network deliver
 // everything: both ends must agree on the IKE SA and the Child SAs, no
@@ -430,6 +435,8 @@ func FuzzWindowSchedule(f *testing.F) {
 	f.Add(sched(3, rk, 0, rk, 1, dl, 1, dl, 0, dl, 1, dl, 0))
 	// Multi-round creations of both ends interleaved, duplicated, reordered.
 	f.Add(sched(8|3, cA, 1, cB, 1, cA, 1, dup, 2, dl, 1, dup, 0, dl, 3, adv, 200, dl, 2, del, 0, dl, 0))
+	// A offers 8, B 2: A keeps two requests in flight, B up to eight.
+	f.Add(sched(0x80|0x10|7, cA, 0, cA, 1, cA, 0, cB, 0, cB, 1, cB, 0, dl, 5, dl, 4, dl, 3, dl, 2, dl, 1, dl, 0, adv, 99, dl, 0))
 	// Window 1 with a deletion next to a creation and a rekey.
 	f.Add(sched(0, del, 0, cA, 0, rk, 1, dl, 0, drop, 0, adv, 100, dl, 0))
 	f.Fuzz(func(t *testing.T, data []byte) {
