@@ -269,19 +269,26 @@ func (sa *ikeSA) takeEarlyDelete(spi uint32) bool {
 }
 
 // childForDelete finds the Child SA named by the peer's SPI in a Delete
-// that came on sa: one of sa's, or, when sa is the redundant SA of an IKE
-// SA rekey collision we lost, one of the winning SA's (the peer sends
-// Child SA deletes with the IKE SA that holds them on its side, RFC 7296
-// Section 1.4, which during the collision may be this one).
+// that came on sa: one of sa's, or one of the SA's that holds sa's Child
+// SAs now (successor): the winning SA when sa is the redundant SA of an
+// IKE SA rekey collision we lost, or the new SA when sa was rekeyed. The
+// peer sends Child SA deletes with the IKE SA that holds them on its side
+// (RFC 7296 Section 1.4), which may not have been rekeyed there yet. The
+// search follows at most maxSuccessors rekeys.
 func (sa *ikeSA) childForDelete(spi uint32) *childSA {
-	if c := sa.childByOutSPI(spi); c != nil {
-		return c
-	}
-	if s := sa.successor; s != nil && s.state == stEstablished {
-		return s.childByOutSPI(spi)
+	for range maxSuccessors + 1 {
+		if c := sa.childByOutSPI(spi); c != nil {
+			return c
+		}
+		if sa = sa.successor; sa == nil || sa.state != stEstablished {
+			return nil
+		}
 	}
 	return nil
 }
+
+// maxSuccessors bounds the rekeys childForDelete follows.
+const maxSuccessors = 4
 
 // childByOutSPI finds a Child SA of sa by the peer's SPI.
 func (sa *ikeSA) childByOutSPI(spi uint32) *childSA {

@@ -779,6 +779,9 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 			c.ike = sa
 		}
 		sa.queue, from.queue = from.queue, nil
+		// The peer may still send a Delete of one of them on the SA it
+		// knew them on, before it learnt of the rekey (childForDelete).
+		from.successor, old.successor = sa, sa
 	}
 	old.rekeyed = true
 	old.rekeyAt, old.expireAt, old.dpdAt = time.Time{}, time.Time{}, time.Time{}

@@ -83,10 +83,11 @@ type ikeSA struct {
 	ixchgs  []*childExchange
 	rekeyed bool // replaced by a rekey, awaiting deletion
 	// collision: the redundant SA of a rekey collision we lost, deleted
-	// by us (RFC 7296 Section 2.8.2). successor is the peer's SA that won,
-	// which holds the Child SAs: the peer, which may have moved them to
-	// this SA while the collision was undecided on its side, may still
-	// send a Delete of one of them here.
+	// by us (RFC 7296 Section 2.8.2). successor is the SA that holds the
+	// Child SAs now: the peer's SA that won, which may have moved them to
+	// this SA while the collision was undecided on its side, or the new SA
+	// of a rekey of this one. The peer may still send a Delete of one of
+	// them here (its Delete crossed the end of the rekey).
 	collision bool
 	successor *ikeSA
 	// peerRedundant: the peer's redundant SA of a rekey collision we won,

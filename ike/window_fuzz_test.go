@@ -692,3 +692,51 @@ func TestWindowDeleteOvertakesCreateResponse(t *testing.T) {
 		t.Fatalf("B still remembers %d early Deletes", len(e))
 	}
 }
+
+// TestWindowChildDeleteCrossesIKERekey: A deletes a Child SA while B's
+// IKE SA rekey (with an additional key exchange) runs; B completes the
+// rekey, moving the Child SA to the new IKE SA, before A's Delete, sent on
+// the old one, arrives. B finds the Child SA on the SA that replaced the
+// old one and deletes it (RFC 7296 Sections 1.4.1 and 2.18) instead of
+// answering that it has no such SA while keeping it.
+func TestWindowChildDeleteCrossesIKERekey(t *testing.T) {
+	p, _ := newWinPair(t, 4)
+	deliver := func(dst *Engine, ds []Datagram) []Datagram {
+		var out []Datagram
+		for _, d := range ds {
+			out = append(out, p.deliverTo(dst, d)...)
+		}
+		return out
+	}
+	idB := p.kinds(false, EventIKESAEstablished)[0].SA
+	if err := p.b.RekeyIKESA(p.now, idB); err != nil {
+		t.Fatal(err)
+	}
+	resp := deliver(p.a, drainOut(p.b)) // CREATE_CHILD_SA
+	spi := p.kinds(true, EventChildSAInstalled)[0].Child.InboundSPI
+	if err := p.a.DeleteChildSA(p.now, spi); err != nil {
+		t.Fatal(err)
+	}
+	del := drainOut(p.a)
+	if len(del) != 1 || exchangeOf(t, del[0]) != wire.ExchangeInformational {
+		t.Fatalf("%d datagrams for the Delete", len(del))
+	}
+	resp = deliver(p.a, deliver(p.b, resp)) // IKE_FOLLOWUP_KE
+	later := deliver(p.b, resp)             // B completes its rekey
+	if len(p.kinds(false, EventIKESARekeyed)) != 1 {
+		t.Fatal("B did not complete its rekey")
+	}
+	ack := deliver(p.b, del)
+	if len(ack) != 1 {
+		t.Fatalf("%d datagrams answer the Delete", len(ack))
+	}
+	deliver(p.a, ack)
+	p.pump(p.a, later)
+	p.settle()
+	if p.a.nChildren != 0 || p.b.nChildren != 0 {
+		t.Fatalf("Child SAs left: A %d, B %d\nA: %v\nB: %v", p.a.nChildren, p.b.nChildren, p.evA, p.evB)
+	}
+	if n := p.deletions(false, CausePeerDeleted); n != 1 {
+		t.Fatalf("B reported %d Child SAs deleted by the peer, want 1: %v", n, p.evB)
+	}
+}
