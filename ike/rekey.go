@@ -782,6 +782,13 @@ func (e *Engine) finishIKERekey(now time.Time, old *ikeSA, x *childExchange) {
 		// The peer may still send a Delete of one of them on the SA it
 		// knew them on, before it learnt of the rekey (childForDelete).
 		from.successor, old.successor = sa, sa
+		// So do those of SAs rekeyed before, not yet deleted, whose
+		// Child SAs had moved to from or old.
+		for _, s := range e.byIdentity[idKey(sa.peerID)] {
+			if s.successor == from || s.successor == old {
+				s.successor = sa
+			}
+		}
 	}
 	old.rekeyed = true
 	old.rekeyAt, old.expireAt, old.dpdAt = time.Time{}, time.Time{}, time.Time{}

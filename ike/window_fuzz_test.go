@@ -633,6 +633,13 @@ func TestWindowScheduleRegressions(t *testing.T) {
 		// request had no retransmission timer (the queue ran after the
 		// new SA was scheduled) and waited for the rekey hours later.
 		{"queued-request-on-new-ike-sa", sched(0, rkIKE, 0, dl, 0, adv, 48, cB, 0, dl, 0, dl, 0, dl, 0, drop, 0)},
+		// Window 1: A rekeys the IKE SA twice in a row; B's Delete of
+		// the Child SA, sent on the first SA, and A's Delete of that SA
+		// are lost. B's retransmitted Delete reaches the first SA, whose
+		// Child SAs are by then on the third: the link to where they
+		// went ran through the second SA, removed meanwhile, so A
+		// answered as if the Child SA did not exist and kept it.
+		{"child-delete-after-two-ike-rekeys", sched(0, rkIKE, 0, dl, 0, dl, 0, del, 1, dl, 0, dl, 0, dl, 1, drop, 0, drop, 0, rkIKE, 0)},
 		{"delete-overtakes-create-response", sched(7, cB, 0, adv, 88, cA, 1, cA, 0, dl, 0, drop, 0, drop, 0, del, 50, drop, 0, drop, 0)},
 	} {
 		t.Run(c.name, func(t *testing.T) { runSchedule(t, c.sched) })
