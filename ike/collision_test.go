@@ -472,18 +472,9 @@ func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
 	t.Run("peer-rekeys-IKE", func(t *testing.T) {
 		p, idA := newWBPair(t)
 		idB := p.kinds(false, EventIKESAEstablished)[0].SA
-		var spiA uint32
-		for s, ch := range p.liveChildren(true) {
-			if ch.Name == "net" {
-				spiA = s
-			}
-		}
+		spiA := childNamed(p.liveChildren(true), "net")
 		p.b.RekeyIKESA(p.now, idB)
-		req := drainOut(p.b)
-		resp := p.deliverTo(p.a, req[0]) // A answers; B's IKE_FOLLOWUP_KE is due
-		if len(resp) != 1 || len(onlySA(t, p.a).xchgs) != 1 {
-			t.Fatalf("setup: %d responses, peer exchanges %d", len(resp), len(onlySA(t, p.a).xchgs))
-		}
+		resp := firstRoundToA(t, p) // A answers; B's IKE_FOLLOWUP_KE is due
 		if err := p.a.RekeyChildSA(p.now, spiA); err != nil {
 			t.Fatal(err)
 		}
@@ -508,26 +499,15 @@ func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
 		if x.InboundSPI == spiA || len(p.kinds(true, EventChildSARekeyed)) != 1 || len(p.kinds(true, EventIKESARekeyed)) != 1 {
 			t.Fatalf("rekeys\n%v", p.evA)
 		}
-		if f := append(p.kinds(true, EventExchangeFailed), p.kinds(false, EventExchangeFailed)...); len(f) > 0 {
-			t.Fatalf("failed exchanges %v", f)
-		}
+		noFailedExchanges(t, p)
 	})
 	t.Run("peer-rekeys-child", func(t *testing.T) {
 		p, idA := newWBPair(t)
 		p.a.CreateChildSA(p.now, idA, "pfs")
 		p.settle()
-		var spiB uint32
-		for s, ch := range p.liveChildren(false) {
-			if ch.Name == "pfs" {
-				spiB = s
-			}
-		}
+		spiB := childNamed(p.liveChildren(false), "pfs")
 		p.b.RekeyChildSA(p.now, spiB)
-		req := drainOut(p.b)
-		resp := p.deliverTo(p.a, req[0])
-		if len(resp) != 1 || len(onlySA(t, p.a).xchgs) != 1 {
-			t.Fatalf("setup: %d responses, peer exchanges %d", len(resp), len(onlySA(t, p.a).xchgs))
-		}
+		resp := firstRoundToA(t, p)
 		if err := p.a.RekeyIKESA(p.now, idA); err != nil {
 			t.Fatal(err)
 		}
@@ -551,10 +531,40 @@ func TestOwnRekeyWaitsForPeerRekey(t *testing.T) {
 		}
 		p.checkOneChild(t, "net")
 		p.checkOneChild(t, "pfs")
-		if f := append(p.kinds(true, EventExchangeFailed), p.kinds(false, EventExchangeFailed)...); len(f) > 0 {
-			t.Fatalf("failed exchanges %v", f)
-		}
+		noFailedExchanges(t, p)
 	})
+}
+
+// firstRoundToA delivers B's one pending request (the first round of a
+// multi-round exchange) to A and returns A's response, checking that A now
+// waits for B's IKE_FOLLOWUP_KE.
+func firstRoundToA(t *testing.T, p *wbPair) []Datagram {
+	t.Helper()
+	req := drainOut(p.b)
+	resp := p.deliverTo(p.a, req[0])
+	if len(resp) != 1 || len(onlySA(t, p.a).xchgs) != 1 {
+		t.Fatalf("setup: %d responses, peer exchanges %d", len(resp), len(onlySA(t, p.a).xchgs))
+	}
+	return resp
+}
+
+// noFailedExchanges fails the test if either end reported a failed
+// exchange.
+func noFailedExchanges(t *testing.T, p *wbPair) {
+	t.Helper()
+	if f := append(p.kinds(true, EventExchangeFailed), p.kinds(false, EventExchangeFailed)...); len(f) > 0 {
+		t.Fatalf("failed exchanges %v", f)
+	}
+}
+
+// childNamed returns the inbound SPI of the live Child SA named name.
+func childNamed(live map[uint32]ChildSA, name string) uint32 {
+	for spi, ch := range live {
+		if ch.Name == name {
+			return spi
+		}
+	}
+	return 0
 }
 
 // createRequests counts the CREATE_CHILD_SA requests among out.
